@@ -1,0 +1,524 @@
+//! The record batch: the unit of storage, replication and transfer.
+//!
+//! A batch is a 64-byte little-endian header (see [`BatchHeader`] and docs/format.md)
+//! followed by the records. The broker validates a batch once (length, magic, CRC,
+//! counts), writes its base offset in place, and from then on moves the bytes unchanged:
+//! into the segment, into the batch cache, out to consumers.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use zerocopy::little_endian::{I16, I32, I64, U16, U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
+use crate::constants::BATCH_HEADER_BYTES;
+use crate::error::BatchError;
+
+/// Format version written in every batch header.
+pub const BATCH_MAGIC: u8 = 1;
+
+/// Bytes at the start of the header that the CRC does not cover: base offset (assigned by
+/// the broker after the producer computed the CRC), batch length and the CRC itself.
+pub const CRC_START: usize = 16;
+
+/// The fixed batch header. Field order and widths are the on-disk and on-wire format.
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct BatchHeader {
+    /// Offset of the first record; set by the broker when appending.
+    pub base_offset: U64,
+    /// Length of the whole batch in bytes, header included.
+    pub batch_length: U32,
+    /// CRC32 (IEEE) of bytes [16, batch_length).
+    pub crc: U32,
+    pub magic: u8,
+    pub reserved0: u8,
+    /// Bits 0-2 compression codec, bit 3 timestamp type (0 create time, 1 log append time).
+    pub attributes: U16,
+    /// record_count - 1: offset of the last record relative to base_offset.
+    pub last_offset_delta: U32,
+    pub first_timestamp_ms: I64,
+    pub max_timestamp_ms: I64,
+    /// Idempotent producer id, -1 when the producer is not idempotent.
+    pub producer_id: I64,
+    pub producer_epoch: I16,
+    pub reserved1: U16,
+    /// Sequence number of the first record for (producer id, partition), -1 if none.
+    pub base_sequence: I32,
+    pub record_count: U32,
+    pub reserved2: U32,
+}
+
+const _: () = assert!(std::mem::size_of::<BatchHeader>() == BATCH_HEADER_BYTES);
+
+/// Compression codec of the records section (attributes bits 0-2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    None = 0,
+    Gzip = 1,
+    Snappy = 2,
+    Lz4 = 3,
+    Zstd = 4,
+}
+
+impl Codec {
+    pub fn from_attributes(attributes: u16) -> Result<Codec, BatchError> {
+        match (attributes & 0x7) as u8 {
+            0 => Ok(Codec::None),
+            1 => Ok(Codec::Gzip),
+            2 => Ok(Codec::Snappy),
+            3 => Ok(Codec::Lz4),
+            4 => Ok(Codec::Zstd),
+            other => Err(BatchError::UnknownCodec(other)),
+        }
+    }
+}
+
+impl BatchHeader {
+    /// Reads the header at the start of `buf` without copying.
+    pub fn parse(buf: &[u8]) -> Result<&BatchHeader, BatchError> {
+        BatchHeader::ref_from_prefix(buf)
+            .map(|(h, _)| h)
+            .map_err(|_| BatchError::TooShort {
+                len: buf.len(),
+                header: BATCH_HEADER_BYTES,
+            })
+    }
+
+    pub fn base_offset(&self) -> u64 {
+        self.base_offset.get()
+    }
+
+    pub fn len(&self) -> usize {
+        self.batch_length.get() as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.batch_length.get() == 0
+    }
+
+    /// Offset of the last record in the batch.
+    pub fn last_offset(&self) -> u64 {
+        self.base_offset.get() + u64::from(self.last_offset_delta.get())
+    }
+
+    pub fn record_count(&self) -> u32 {
+        self.record_count.get()
+    }
+
+    pub fn max_timestamp_ms(&self) -> i64 {
+        self.max_timestamp_ms.get()
+    }
+
+    pub fn codec(&self) -> Result<Codec, BatchError> {
+        Codec::from_attributes(self.attributes.get())
+    }
+}
+
+/// CRC32 of the covered part of a batch.
+pub fn batch_crc(batch: &[u8]) -> u32 {
+    crc32fast::hash(&batch[CRC_START..])
+}
+
+/// Checks everything the broker can check without decompressing: length, magic, CRC,
+/// counts, codec and size limit. Returns the header on success.
+pub fn validate(batch: &[u8], max_message_bytes: u32) -> Result<&BatchHeader, BatchError> {
+    let header = BatchHeader::parse(batch)?;
+    if batch.len() > max_message_bytes as usize {
+        return Err(BatchError::TooLarge {
+            size: batch.len(),
+            max: max_message_bytes,
+        });
+    }
+    if header.len() != batch.len() {
+        return Err(BatchError::LengthMismatch {
+            declared: u64::from(header.batch_length.get()),
+            actual: batch.len(),
+        });
+    }
+    if header.magic != BATCH_MAGIC {
+        return Err(BatchError::BadMagic(header.magic));
+    }
+    let actual = batch_crc(batch);
+    if actual != header.crc.get() {
+        return Err(BatchError::CrcMismatch {
+            expected: header.crc.get(),
+            actual,
+        });
+    }
+    let count = header.record_count.get();
+    if count == 0 || header.last_offset_delta.get() != count - 1 {
+        return Err(BatchError::BadCount {
+            count,
+            delta: header.last_offset_delta.get(),
+        });
+    }
+    header.codec()?;
+    Ok(header)
+}
+
+/// Writes the broker-assigned base offset into a validated batch, in place.
+/// The CRC does not cover the base offset, so it stays valid.
+pub fn set_base_offset(batch: &mut [u8], base_offset: u64) {
+    let (header, _) = BatchHeader::mut_from_prefix(batch).expect("validated batch has a header");
+    header.base_offset = U64::new(base_offset);
+}
+
+/// One record header (a key/value pair of bytes attached to a record).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub key: Bytes,
+    pub value: Option<Bytes>,
+}
+
+/// One record as the client sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub offset: u64,
+    pub timestamp_ms: i64,
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
+    pub headers: Vec<Header>,
+}
+
+/// Producer identity stamped into a batch (idempotent producers), or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerStamp {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+}
+
+impl ProducerStamp {
+    pub const NONE: ProducerStamp = ProducerStamp {
+        producer_id: -1,
+        producer_epoch: -1,
+        base_sequence: -1,
+    };
+}
+
+/// Builds an uncompressed batch record by record (the producer side).
+pub struct BatchBuilder {
+    body: BytesMut,
+    first_timestamp_ms: i64,
+    max_timestamp_ms: i64,
+    count: u32,
+    scratch: Vec<u8>,
+}
+
+impl BatchBuilder {
+    pub fn new(first_timestamp_ms: i64) -> Self {
+        BatchBuilder {
+            body: BytesMut::new(),
+            first_timestamp_ms,
+            max_timestamp_ms: first_timestamp_ms,
+            count: 0,
+            scratch: Vec::new(),
+        }
+    }
+
+    pub fn with_capacity(first_timestamp_ms: i64, body_bytes: usize) -> Self {
+        let mut b = BatchBuilder::new(first_timestamp_ms);
+        b.body.reserve(body_bytes);
+        b
+    }
+
+    pub fn record_count(&self) -> u32 {
+        self.count
+    }
+
+    /// Bytes the finished batch will have (header plus records so far).
+    pub fn size_bytes(&self) -> usize {
+        BATCH_HEADER_BYTES + self.body.len()
+    }
+
+    /// Appends a record; its offset delta is its position in the batch.
+    pub fn push(
+        &mut self,
+        timestamp_ms: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[(&[u8], Option<&[u8]>)],
+    ) {
+        let s = &mut self.scratch;
+        s.clear();
+        s.push(0); // record attributes, unused
+        put_varlong(s, timestamp_ms - self.first_timestamp_ms);
+        put_varlong(s, i64::from(self.count));
+        put_bytes(s, key);
+        put_bytes(s, value);
+        put_varlong(s, headers.len() as i64);
+        for (k, v) in headers {
+            put_bytes(s, Some(k));
+            put_bytes(s, *v);
+        }
+        let mut len = Vec::with_capacity(10);
+        put_varlong(&mut len, s.len() as i64);
+        self.body.put_slice(&len);
+        self.body.put_slice(s);
+        self.max_timestamp_ms = self.max_timestamp_ms.max(timestamp_ms);
+        self.count += 1;
+    }
+
+    /// Finishes an uncompressed batch.
+    pub fn finish(self, stamp: ProducerStamp) -> BytesMut {
+        assert!(self.count > 0, "a batch holds at least one record");
+        let body = self.body.freeze();
+        encode_batch(
+            Codec::None,
+            self.first_timestamp_ms,
+            self.max_timestamp_ms,
+            self.count,
+            stamp,
+            &body,
+        )
+    }
+
+    /// Hands out the encoded records section, so a caller can compress it and call
+    /// [`encode_batch`] with its codec.
+    pub fn into_parts(self) -> (Bytes, i64, i64, u32) {
+        (
+            self.body.freeze(),
+            self.first_timestamp_ms,
+            self.max_timestamp_ms,
+            self.count,
+        )
+    }
+}
+
+/// Frames a records section (possibly compressed) as a batch with a valid CRC, base offset 0.
+pub fn encode_batch(
+    codec: Codec,
+    first_timestamp_ms: i64,
+    max_timestamp_ms: i64,
+    count: u32,
+    stamp: ProducerStamp,
+    records: &[u8],
+) -> BytesMut {
+    assert!(count > 0, "a batch holds at least one record");
+    let len = BATCH_HEADER_BYTES + records.len();
+    let header = BatchHeader {
+        base_offset: U64::new(0),
+        batch_length: U32::new(u32::try_from(len).expect("batch length fits u32")),
+        crc: U32::new(0),
+        magic: BATCH_MAGIC,
+        reserved0: 0,
+        attributes: U16::new(codec as u16),
+        last_offset_delta: U32::new(count - 1),
+        first_timestamp_ms: I64::new(first_timestamp_ms),
+        max_timestamp_ms: I64::new(max_timestamp_ms),
+        producer_id: I64::new(stamp.producer_id),
+        producer_epoch: I16::new(stamp.producer_epoch),
+        reserved1: U16::new(0),
+        base_sequence: I32::new(stamp.base_sequence),
+        record_count: U32::new(count),
+        reserved2: U32::new(0),
+    };
+    let mut out = BytesMut::with_capacity(len);
+    out.put_slice(header.as_bytes());
+    out.put_slice(records);
+    let crc = batch_crc(&out);
+    out[12..16].copy_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Decodes the records of an uncompressed batch. `batch` must have passed [`validate`].
+pub fn decode_records(batch: &Bytes) -> Result<Vec<Record>, BatchError> {
+    let header = BatchHeader::parse(batch)?;
+    if header.codec()? != Codec::None {
+        return Err(BatchError::MalformedRecord {
+            at: 0,
+            what: "compressed batch: decompress before decoding",
+        });
+    }
+    let base = header.base_offset();
+    let first_ts = header.first_timestamp_ms.get();
+    let count = header.record_count() as usize;
+    let mut cur = Cursor {
+        buf: batch,
+        pos: BATCH_HEADER_BYTES,
+    };
+    let mut records = Vec::with_capacity(count.min(batch.len() / 8));
+    for _ in 0..count {
+        records.push(cur.record(base, first_ts)?);
+    }
+    if cur.pos != batch.len() {
+        return Err(cur.err("trailing bytes after the last record"));
+    }
+    Ok(records)
+}
+
+struct Cursor<'a> {
+    buf: &'a Bytes,
+    pos: usize,
+}
+
+impl Cursor<'_> {
+    fn err(&self, what: &'static str) -> BatchError {
+        BatchError::MalformedRecord { at: self.pos, what }
+    }
+
+    fn varlong(&mut self) -> Result<i64, BatchError> {
+        let mut raw: u64 = 0;
+        for shift in (0..70).step_by(7) {
+            let byte = *self.buf.get(self.pos).ok_or_else(|| self.err("varint runs past the end"))?;
+            self.pos += 1;
+            raw |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64));
+            }
+        }
+        Err(self.err("varint longer than 10 bytes"))
+    }
+
+    fn bytes(&mut self) -> Result<Option<Bytes>, BatchError> {
+        let len = self.varlong()?;
+        if len < 0 {
+            return Ok(None);
+        }
+        let end = self
+            .pos
+            .checked_add(len as usize)
+            .filter(|end| *end <= self.buf.len())
+            .ok_or_else(|| self.err("length runs past the end"))?;
+        let out = self.buf.slice(self.pos..end);
+        self.pos = end;
+        Ok(Some(out))
+    }
+
+    fn record(&mut self, base: u64, first_ts: i64) -> Result<Record, BatchError> {
+        let len = self.varlong()?;
+        let start = self.pos;
+        if len < 0 || start + len as usize > self.buf.len() {
+            return Err(self.err("record length runs past the end"));
+        }
+        self.pos += 1; // record attributes
+        let ts_delta = self.varlong()?;
+        let offset_delta = self.varlong()?;
+        let key = self.bytes()?;
+        let value = self.bytes()?;
+        let header_count = self.varlong()?;
+        if header_count < 0 || header_count as usize > self.buf.len() {
+            return Err(self.err("bad header count"));
+        }
+        let mut headers = Vec::with_capacity(header_count as usize);
+        for _ in 0..header_count {
+            let key = self.bytes()?.ok_or_else(|| self.err("null header key"))?;
+            headers.push(Header {
+                key,
+                value: self.bytes()?,
+            });
+        }
+        if self.pos != start + len as usize {
+            return Err(self.err("record length disagrees with its fields"));
+        }
+        Ok(Record {
+            offset: base + offset_delta as u64,
+            timestamp_ms: first_ts.wrapping_add(ts_delta),
+            key,
+            value,
+            headers,
+        })
+    }
+}
+
+fn put_varlong(out: &mut Vec<u8>, v: i64) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    while z >= 0x80 {
+        out.push((z as u8) | 0x80);
+        z >>= 7;
+    }
+    out.push(z as u8);
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
+    match b {
+        None => put_varlong(out, -1),
+        Some(b) => {
+            put_varlong(out, b.len() as i64);
+            out.extend_from_slice(b);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn one(value: &[u8]) -> BytesMut {
+        let mut b = BatchBuilder::new(1000);
+        b.push(1001, Some(b"k"), Some(value), &[(b"h", Some(b"v"))]);
+        b.finish(ProducerStamp::NONE)
+    }
+
+    #[test]
+    fn roundtrip_one_record() {
+        let mut batch = one(b"hello");
+        set_base_offset(&mut batch, 42);
+        let batch = batch.freeze();
+        let h = validate(&batch, 1 << 20).expect("valid");
+        assert_eq!(h.base_offset(), 42);
+        assert_eq!(h.last_offset(), 42);
+        let recs = decode_records(&batch).expect("decodes");
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].offset, 42);
+        assert_eq!(recs[0].timestamp_ms, 1001);
+        assert_eq!(recs[0].value.as_deref(), Some(&b"hello"[..]));
+        assert_eq!(recs[0].headers[0].key.as_ref(), b"h");
+    }
+
+    #[test]
+    fn rejects_bad_crc_length_and_size() {
+        let mut batch = one(b"hello");
+        let n = batch.len();
+        batch[n - 1] ^= 1;
+        assert!(matches!(validate(&batch, 1 << 20), Err(BatchError::CrcMismatch { .. })));
+        let batch = one(b"hello");
+        assert!(matches!(validate(&batch[..n - 1], 1 << 20), Err(BatchError::LengthMismatch { .. })));
+        assert!(matches!(validate(&batch, 10), Err(BatchError::TooLarge { .. })));
+        assert!(matches!(validate(&batch[..10], 1 << 20), Err(BatchError::TooShort { .. })));
+    }
+
+    proptest! {
+        #[test]
+        fn records_roundtrip(recs in proptest::collection::vec(
+            (any::<i32>(), proptest::option::of(proptest::collection::vec(any::<u8>(), 0..40)),
+             proptest::option::of(proptest::collection::vec(any::<u8>(), 0..200))), 1..20),
+            base in 0u64..u64::MAX / 2)
+        {
+            let mut b = BatchBuilder::new(0);
+            for (ts, k, v) in &recs {
+                b.push(i64::from(*ts), k.as_deref(), v.as_deref(), &[]);
+            }
+            let mut batch = b.finish(ProducerStamp::NONE);
+            set_base_offset(&mut batch, base);
+            let batch = batch.freeze();
+            validate(&batch, u32::MAX).expect("valid");
+            let out = decode_records(&batch).expect("decodes");
+            prop_assert_eq!(out.len(), recs.len());
+            for (i, (r, (ts, k, v))) in out.iter().zip(&recs).enumerate() {
+                prop_assert_eq!(r.offset, base + i as u64);
+                prop_assert_eq!(r.timestamp_ms, i64::from(*ts));
+                prop_assert_eq!(r.key.as_deref(), k.as_deref());
+                prop_assert_eq!(r.value.as_deref(), v.as_deref());
+            }
+        }
+
+        /// The decoders never panic on arbitrary bytes: they return a value or an error.
+        #[test]
+        fn decoders_survive_garbage(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let bytes = Bytes::from(bytes);
+            let _ = validate(&bytes, u32::MAX);
+            let _ = decode_records(&bytes);
+        }
+
+        /// Flipping any bit of the CRC-covered region is detected.
+        #[test]
+        fn any_bit_flip_is_caught(value in proptest::collection::vec(any::<u8>(), 1..300), bit in any::<usize>()) {
+            let mut batch = one(&value);
+            let covered_bits = (batch.len() - CRC_START) * 8;
+            let bit = bit % covered_bits;
+            batch[CRC_START + bit / 8] ^= 1 << (bit % 8);
+            prop_assert!(validate(&batch, u32::MAX).is_err());
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! Recent batches of one partition, kept in memory so tail reads never touch the disk
+//! (direct I/O bypasses the page cache, so the broker keeps its own).
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+#[derive(Debug, Clone)]
+pub struct CachedBatch {
+    pub base_offset: u64,
+    pub last_offset: u64,
+    pub bytes: Bytes,
+}
+
+#[derive(Debug)]
+pub struct BatchCache {
+    batches: VecDeque<CachedBatch>,
+    bytes: usize,
+    bytes_max: usize,
+}
+
+impl BatchCache {
+    pub fn new(bytes_max: usize) -> Self {
+        BatchCache {
+            batches: VecDeque::new(),
+            bytes: 0,
+            bytes_max,
+        }
+    }
+
+    /// Adds the newest batch and evicts the oldest beyond the byte budget (the newest
+    /// batch always stays).
+    pub fn push(&mut self, batch: CachedBatch) {
+        if let Some(last) = self.batches.back() {
+            assert_eq!(last.last_offset + 1, batch.base_offset, "cache holds a contiguous run");
+        }
+        self.bytes += batch.bytes.len();
+        self.batches.push_back(batch);
+        while self.bytes > self.bytes_max && self.batches.len() > 1 {
+            self.pop_front();
+        }
+    }
+
+    fn pop_front(&mut self) {
+        if let Some(b) = self.batches.pop_front() {
+            self.bytes -= b.bytes.len();
+        }
+    }
+
+    /// Drops batches below `offset` (retention moved the log start).
+    pub fn evict_below(&mut self, offset: u64) {
+        while self.batches.front().is_some_and(|b| b.last_offset < offset) {
+            self.pop_front();
+        }
+    }
+
+    /// Drops everything (after a truncation).
+    pub fn clear(&mut self) {
+        self.batches.clear();
+        self.bytes = 0;
+    }
+
+    /// Whether `offset` can be served from here.
+    pub fn covers(&self, offset: u64) -> bool {
+        self.batches.front().is_some_and(|b| b.base_offset <= offset)
+    }
+
+    /// Batches holding `from` onwards and starting below `end`, at least one, then up to
+    /// `max_bytes` in all.
+    pub fn read(&self, from: u64, end: u64, max_bytes: usize) -> Vec<Bytes> {
+        let start = self.batches.partition_point(|b| b.last_offset < from);
+        let mut out = Vec::new();
+        let mut total = 0;
+        for b in self.batches.range(start..) {
+            if b.base_offset >= end || (!out.is_empty() && total + b.bytes.len() > max_bytes) {
+                break;
+            }
+            total += b.bytes.len();
+            out.push(b.bytes.clone());
+        }
+        out
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}

@@ -1,0 +1,65 @@
+//! Every limit and default of the storage engine, in one place.
+//!
+//! TigerBeetle-style: a bound on every buffer, queue and batch, so that memory
+//! stays bounded under any load. Names carry their unit last.
+
+/// Direct I/O alignment: every write starts at a multiple of this and is a multiple of it long.
+pub const PAGE_BYTES: usize = 4096;
+
+/// Fixed size of a record-batch header (see docs/format.md).
+pub const BATCH_HEADER_BYTES: usize = 64;
+
+/// Default max.message.bytes: the largest record batch a partition accepts (1 MiB).
+pub const MAX_MESSAGE_BYTES_DEFAULT: u32 = 1 << 20;
+
+/// Hard ceiling for max.message.bytes, whatever the config says (16 MiB).
+pub const MAX_MESSAGE_BYTES_CEILING: u32 = 16 << 20;
+
+/// Default segment.bytes: roll the active segment when it would grow past this (1 GiB).
+pub const SEGMENT_BYTES_DEFAULT: u64 = 1 << 30;
+
+/// Smallest segment.bytes accepted (must hold one max-size batch plus a page).
+pub const SEGMENT_BYTES_MIN: u64 = 64 * 1024;
+
+/// Largest segment.bytes accepted: index positions are u32 (4 GiB - 1 page).
+pub const SEGMENT_BYTES_MAX: u64 = (u32::MAX as u64 + 1) - PAGE_BYTES as u64;
+
+/// Default segment.ms: roll a non-empty active segment this old (7 days).
+pub const SEGMENT_MS_DEFAULT: u64 = 7 * 24 * 3600 * 1000;
+
+/// Default retention.ms (7 days). Negative in config means "no time limit".
+pub const RETENTION_MS_DEFAULT: i64 = 7 * 24 * 3600 * 1000;
+
+/// Default retention.bytes per partition (1 GiB). Negative means "no size limit".
+pub const RETENTION_BYTES_DEFAULT: i64 = 1 << 30;
+
+/// Default index.interval.bytes: one sparse index entry per this many log bytes (4 KiB).
+pub const INDEX_INTERVAL_BYTES_DEFAULT: u32 = 4096;
+
+/// Default per-partition batch cache: recent batches kept in memory for tail reads (4 MiB).
+pub const BATCH_CACHE_BYTES_DEFAULT: usize = 4 << 20;
+
+/// Appended but not yet written bytes per partition before `append` waits for a write (8 MiB).
+/// This is the engine's backpressure bound.
+pub const PENDING_BYTES_MAX_DEFAULT: usize = 8 << 20;
+
+/// One write system call carries at most this much (1 MiB); larger flushes are split
+/// into several writes issued together, so the disk sees a queue depth above one.
+pub const WRITE_CHUNK_BYTES: usize = 1 << 20;
+
+/// Default zero-fill ahead: the segment region ahead of the tail that is written with zeros
+/// (and so converted from "unwritten" extents) before data lands there (8 MiB). 0 disables.
+pub const ZERO_FILL_AHEAD_BYTES_DEFAULT: u64 = 8 << 20;
+
+/// A disk read for fetch reads at least this much at once (64 KiB) to amortise the syscall.
+pub const READ_CHUNK_BYTES_MIN: usize = 64 * 1024;
+
+/// A single fetch from disk never reads more than this (8 MiB).
+pub const READ_BYTES_MAX: usize = 8 << 20;
+
+/// Default io_memory for one glommio executor (1 MiB). glommio registers it with each of its
+/// three rings, which counts 3x against RLIMIT_MEMLOCK (8 MiB on the project machines).
+pub const IO_MEMORY_BYTES_DEFAULT: usize = 1 << 20;
+
+/// Segment file names: base offset zero-padded to this many digits.
+pub const SEGMENT_NAME_DIGITS: usize = 20;

@@ -1,0 +1,954 @@
+//! A partition log: an ordered, append-only sequence of record batches in segments.
+//!
+//! Owned by one shard; `&self` methods with interior mutability so that appends, group
+//! commits and reads of the same partition interleave on that shard's executor.
+//!
+//! The appender contract (as in Redpanda's segment_appender): [`PartitionLog::append`] is
+//! in memory (offsets assigned, batch cached); [`PartitionLog::wait_for`] with
+//! [`Durability::Written`] or [`Durability::Durable`] drives the write (direct I/O) and the
+//! fdatasync. One flush is in flight at a time; everything appended while it runs is
+//! covered by the next one, so one fdatasync serves many batches (group commit).
+//!
+//! Invariants (asserted where cheap):
+//! - `log_start <= durable_offset <= written_offset <= next_offset`.
+//! - segments are contiguous: each one's `next_offset` is the next one's base offset.
+//! - only the last segment is active; sealed segments are fsynced, truncated to their size,
+//!   and never written again.
+//! - `pending` holds exactly the batches in `[written_offset, next_offset)`, in order.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use bytes::{Bytes, BytesMut};
+use event_listener::Event;
+
+use crate::batch::{set_base_offset, validate, BatchHeader};
+use crate::batch_cache::{BatchCache, CachedBatch};
+use crate::clock::ClockRef;
+use crate::config::{FlushPolicy, LogConfig};
+use crate::constants::*;
+use crate::error::{LogError, LogResult};
+use crate::index::SegmentIndex;
+use crate::segment::{self, Segment};
+use crate::storage::{Storage, StorageFile};
+
+/// Fallocate grows the active segment by at least this much at a time (16 MiB), so the
+/// file-size change is committed by one fdatasync per step, not one per batch.
+const ALLOCATE_STEP_BYTES: u64 = 16 << 20;
+
+/// What a waiter needs before it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Durability {
+    /// Handed to the device (survives a process crash, not a power cut).
+    Written,
+    /// fdatasync'ed.
+    Durable,
+}
+
+/// Where an appended batch landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub base_offset: u64,
+    pub last_offset: u64,
+    /// The offset after the batch: wait for this with [`PartitionLog::wait_for`].
+    pub next_offset: u64,
+}
+
+/// Offsets of a log at one instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogOffsets {
+    pub log_start: u64,
+    pub durable: u64,
+    pub written: u64,
+    /// Log end offset: the offset the next appended record gets.
+    pub next: u64,
+}
+
+struct State<F: StorageFile> {
+    segments: BTreeMap<u64, Segment<F>>,
+    next_offset: u64,
+    written_offset: u64,
+    durable_offset: u64,
+    pending: VecDeque<Bytes>,
+    pending_bytes: usize,
+    /// Bytes of the last, partial page of the active segment as on disk; rewritten (with
+    /// more data after it) by the next flush.
+    tail_page: Vec<u8>,
+    unsynced_bytes: u64,
+    oldest_unsynced_ms: Option<i64>,
+    cache: BatchCache,
+    poisoned: Option<String>,
+}
+
+impl<F: StorageFile> State<F> {
+    fn active(&self) -> &Segment<F> {
+        self.segments.values().next_back().expect("a log always has an active segment")
+    }
+
+    fn active_mut(&mut self) -> &mut Segment<F> {
+        self.segments.values_mut().next_back().expect("a log always has an active segment")
+    }
+
+    fn log_start(&self) -> u64 {
+        *self.segments.keys().next().expect("a log always has a segment")
+    }
+
+    fn check_invariants(&self) {
+        assert!(self.log_start() <= self.durable_offset);
+        assert!(self.durable_offset <= self.written_offset);
+        assert!(self.written_offset <= self.next_offset);
+        assert_eq!(self.pending.is_empty(), self.written_offset == self.next_offset);
+    }
+}
+
+/// A planned flush: buffers to write and the state to commit when they are on disk.
+struct FlushPlan<F: StorageFile> {
+    file: Rc<F>,
+    writes: Vec<(F::Buf, u64)>,
+    batches: usize,
+    bytes: usize,
+    target_offset: u64,
+    new_written_size: u64,
+    new_tail_page: Vec<u8>,
+    new_zeroed_until: u64,
+}
+
+/// Resets the in-flight flag and wakes waiters even when a flush future is dropped.
+struct FlushGuard<'a> {
+    flushing: &'a Cell<bool>,
+    flushed: &'a Event,
+}
+
+impl Drop for FlushGuard<'_> {
+    fn drop(&mut self) {
+        self.flushing.set(false);
+        self.flushed.notify(usize::MAX);
+    }
+}
+
+pub struct PartitionLog<S: Storage> {
+    dir: PathBuf,
+    name: String,
+    storage: S,
+    config: LogConfig,
+    clock: ClockRef,
+    state: RefCell<State<S::File>>,
+    append_lock: async_lock::Mutex<()>,
+    flushing: Cell<bool>,
+    flushed: Event,
+}
+
+fn align_down(v: u64) -> u64 {
+    v - v % PAGE_BYTES as u64
+}
+
+fn align_up(v: u64) -> u64 {
+    v.div_ceil(PAGE_BYTES as u64) * PAGE_BYTES as u64
+}
+
+impl<S: Storage> PartitionLog<S> {
+    /// Opens (or creates) the log in `dir`, recovering the active segment: a torn or
+    /// corrupt tail is cut off, missing or stale indexes are rebuilt.
+    pub async fn open(storage: S, dir: &Path, config: LogConfig, clock: ClockRef) -> LogResult<Self> {
+        config.validate()?;
+        let name = dir.display().to_string();
+        let io = |ctx: &'static str| {
+            let name = name.clone();
+            move |e| LogError::io(&name, ctx, e)
+        };
+        storage.create_dir_all(dir).await.map_err(io("creating the log directory"))?;
+        let names = storage.list_dir(dir).await.map_err(io("listing the log directory"))?;
+        let mut bases: Vec<u64> = names.iter().filter_map(|n| segment::parse_log_name(n)).collect();
+        bases.sort_unstable();
+        let mut segments = BTreeMap::new();
+        let last = bases.last().copied();
+        for &base in &bases {
+            let seg = if Some(base) == last {
+                open_active(&storage, dir, base, &config).await?
+            } else {
+                open_sealed(&storage, dir, base, &config).await?
+            };
+            segments.insert(base, seg);
+        }
+        check_contiguous(&segments, &name)?;
+        if segments.is_empty() {
+            let seg = create_segment(&storage, dir, 0, &config).await?;
+            segments.insert(0, seg);
+        }
+        let active = segments.values().next_back().expect("just ensured");
+        let next_offset = active.next_offset;
+        let tail_page = read_tail_page(active).await.map_err(io("reading the tail page"))?;
+        let state = State {
+            segments,
+            next_offset,
+            written_offset: next_offset,
+            durable_offset: next_offset,
+            pending: VecDeque::new(),
+            pending_bytes: 0,
+            tail_page,
+            unsynced_bytes: 0,
+            oldest_unsynced_ms: None,
+            cache: BatchCache::new(config.batch_cache_bytes),
+            poisoned: None,
+        };
+        Ok(PartitionLog {
+            dir: dir.to_owned(),
+            name,
+            storage,
+            config,
+            clock,
+            state: RefCell::new(state),
+            append_lock: async_lock::Mutex::new(()),
+            flushing: Cell::new(false),
+            flushed: Event::new(),
+        })
+    }
+
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn offsets(&self) -> LogOffsets {
+        let st = self.state.borrow();
+        LogOffsets {
+            log_start: st.log_start(),
+            durable: st.durable_offset,
+            written: st.written_offset,
+            next: st.next_offset,
+        }
+    }
+
+    /// Bytes of all segments (logical sizes).
+    pub fn size_bytes(&self) -> u64 {
+        self.state.borrow().segments.values().map(|s| s.size).sum()
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.state.borrow().segments.len()
+    }
+
+    /// Base offsets of the segments, oldest first.
+    pub fn segment_bases(&self) -> Vec<u64> {
+        self.state.borrow().segments.keys().copied().collect()
+    }
+
+    pub fn cached_bytes(&self) -> usize {
+        self.state.borrow().cache.bytes()
+    }
+
+    /// Why the log stopped taking writes, if it did.
+    pub fn poisoned(&self) -> Option<String> {
+        self.state.borrow().poisoned.clone()
+    }
+
+    fn check_poisoned(&self) -> LogResult<()> {
+        match &self.state.borrow().poisoned {
+            Some(cause) => Err(LogError::Poisoned {
+                dir: self.name.clone(),
+                cause: cause.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn io_err(&self, context: &'static str) -> impl Fn(std::io::Error) -> LogError + '_ {
+        move |e| LogError::io(&self.name, context, e)
+    }
+
+    /// Validates a batch, assigns its offsets (written into the batch in place) and adds it
+    /// to the write buffer and the cache. Nothing is written to disk here; a batch that
+    /// fails validation, or finds no disk space, leaves the log unchanged.
+    pub async fn append(&self, mut batch: BytesMut) -> LogResult<AppendInfo> {
+        let _guard = self.append_lock.lock().await;
+        self.check_poisoned()?;
+        let header = *validate(&batch, self.config.max_message_bytes)?;
+        let len = batch.len();
+        self.make_room(len).await?;
+        self.maybe_roll(len as u64).await?;
+        self.ensure_allocated(len as u64).await?;
+        self.check_poisoned()?;
+        let now = self.clock.now_ms();
+        let mut st = self.state.borrow_mut();
+        let base = st.next_offset;
+        let count = u64::from(header.record_count());
+        set_base_offset(&mut batch, base);
+        let bytes = batch.freeze();
+        let interval = self.config.index_interval_bytes;
+        let seg = st.active_mut();
+        assert!(seg.size + len as u64 <= seg.allocated, "append stays inside the allocation");
+        let rel = u32::try_from(base - seg.base_offset).expect("segment offsets fit u32");
+        seg.index.on_batch(rel, seg.size as u32, len as u32, header.max_timestamp_ms(), interval);
+        seg.size += len as u64;
+        seg.next_offset = base + count;
+        seg.first_append_ms.get_or_insert(now);
+        st.next_offset = base + count;
+        st.pending.push_back(bytes.clone());
+        st.pending_bytes += len;
+        st.cache.push(CachedBatch {
+            base_offset: base,
+            last_offset: base + count - 1,
+            bytes,
+        });
+        st.check_invariants();
+        Ok(AppendInfo {
+            base_offset: base,
+            last_offset: base + count - 1,
+            next_offset: base + count,
+        })
+    }
+
+    /// Backpressure: waits for a write when the buffer cannot take `len` more bytes.
+    async fn make_room(&self, len: usize) -> LogResult<()> {
+        loop {
+            let (pending, next) = {
+                let st = self.state.borrow();
+                (st.pending_bytes, st.next_offset)
+            };
+            if pending == 0 || pending + len <= self.config.pending_bytes_max {
+                return Ok(());
+            }
+            self.wait_for(next, Durability::Written).await?;
+        }
+    }
+
+    async fn maybe_roll(&self, len: u64) -> LogResult<()> {
+        let now = self.clock.now_ms();
+        let roll = {
+            let st = self.state.borrow();
+            let a = st.active();
+            let too_big = a.size + len > self.config.segment_bytes;
+            let too_old = a
+                .first_append_ms
+                .is_some_and(|t| now.saturating_sub(t) >= self.config.segment_ms as i64);
+            !a.is_empty() && (too_big || too_old)
+        };
+        if roll {
+            self.roll().await?;
+        }
+        Ok(())
+    }
+
+    /// Seals the active segment (durable, truncated to size, indexes written) and starts
+    /// a new one at the log end offset.
+    async fn roll(&self) -> LogResult<()> {
+        let next = self.state.borrow().next_offset;
+        self.wait_for(next, Durability::Durable).await?;
+        let (file, size, base, offsets, times) = {
+            let st = self.state.borrow();
+            let a = st.active();
+            assert_eq!(a.written_size, a.size, "everything is written before sealing");
+            (
+                a.file.clone(),
+                a.size,
+                a.base_offset,
+                a.index.encode_offsets(a.size),
+                a.index.encode_times(a.size),
+            )
+        };
+        let sealed = async {
+            file.truncate(size).await?;
+            file.fdatasync().await
+        };
+        if let Err(e) = sealed.await {
+            return Err(self.poison(LogError::io(&self.name, "sealing a segment", e)));
+        }
+        let [_, ix_path, tix_path] = segment::paths(&self.dir, base);
+        // Index files are derived data: if writing them fails, recovery rebuilds them.
+        if let Err(e) = self.storage.write_small_file(&ix_path, &offsets).await {
+            tracing::warn!(log = %self.name, error = %e, "could not write segment index; it will be rebuilt");
+        }
+        if let Err(e) = self.storage.write_small_file(&tix_path, &times).await {
+            tracing::warn!(log = %self.name, error = %e, "could not write time index; it will be rebuilt");
+        }
+        let fresh = create_segment(&self.storage, &self.dir, next, &self.config).await?;
+        let mut st = self.state.borrow_mut();
+        let a = st.active_mut();
+        a.sealed = true;
+        a.allocated = size;
+        st.segments.insert(next, fresh);
+        st.tail_page.clear();
+        Ok(())
+    }
+
+    /// Reserves disk space for `len` more bytes in the active segment. ENOSPC here is a
+    /// clean refusal: nothing was appended.
+    async fn ensure_allocated(&self, len: u64) -> LogResult<()> {
+        let (file, want) = {
+            let st = self.state.borrow();
+            let a = st.active();
+            if a.size + len <= a.allocated {
+                return Ok(());
+            }
+            let step = ALLOCATE_STEP_BYTES.max(self.config.zero_fill_ahead_bytes);
+            let want = align_up((a.size + len).max(a.allocated + step)).min(align_up(self.config.segment_bytes));
+            (a.file.clone(), want.max(align_up(a.size + len)))
+        };
+        file.allocate(want).await.map_err(self.io_err("allocating segment space"))?;
+        self.state.borrow_mut().active_mut().allocated = want;
+        Ok(())
+    }
+
+    fn poison(&self, err: LogError) -> LogError {
+        let cause = err.to_string();
+        tracing::error!(log = %self.name, %cause, "log poisoned");
+        self.state.borrow_mut().poisoned.get_or_insert(cause);
+        err
+    }
+
+    fn satisfied(&self, offset: u64, level: Durability) -> bool {
+        let st = self.state.borrow();
+        match level {
+            Durability::Written => st.written_offset >= offset,
+            Durability::Durable => st.durable_offset >= offset,
+        }
+    }
+
+    /// Waits until every offset below `offset` is written (or durable), driving the flush
+    /// itself when none is in flight. Many waiters share one write and one fdatasync.
+    pub async fn wait_for(&self, offset: u64, level: Durability) -> LogResult<()> {
+        assert!(offset <= self.state.borrow().next_offset, "waiting for an offset not appended");
+        loop {
+            if self.satisfied(offset, level) {
+                return Ok(());
+            }
+            self.check_poisoned()?;
+            if self.flushing.get() {
+                let listener = self.flushed.listen();
+                if self.flushing.get() {
+                    listener.await;
+                }
+                continue;
+            }
+            self.flush_once(level == Durability::Durable).await?;
+        }
+    }
+
+    /// Writes everything appended and, if `sync` or the flush policy says so, fdatasyncs.
+    pub async fn flush(&self, level: Durability) -> LogResult<()> {
+        let next = self.state.borrow().next_offset;
+        self.wait_for(next, level).await
+    }
+
+    /// Applies the time part of the flush policy; the owner calls it periodically.
+    pub async fn maintain(&self) -> LogResult<()> {
+        let due = {
+            let st = self.state.borrow();
+            match self.config.flush {
+                FlushPolicy::EveryBatch => st.unsynced_bytes > 0 || !st.pending.is_empty(),
+                FlushPolicy::Interval { ms, .. } => st.oldest_unsynced_ms.is_some_and(|t| {
+                    self.clock.now_ms().saturating_sub(t) >= i64::try_from(ms).unwrap_or(i64::MAX)
+                }),
+            }
+        };
+        if due && !self.flushing.get() && self.poisoned().is_none() {
+            self.flush(Durability::Durable).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush_once(&self, want_sync: bool) -> LogResult<()> {
+        assert!(!self.flushing.get(), "one flush at a time");
+        self.flushing.set(true);
+        let _guard = FlushGuard {
+            flushing: &self.flushing,
+            flushed: &self.flushed,
+        };
+        match self.flush_inner(want_sync).await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.poison(e)),
+        }
+    }
+
+    fn sync_due(&self, st: &State<S::File>, new_bytes: usize) -> bool {
+        match self.config.flush {
+            FlushPolicy::EveryBatch => true,
+            FlushPolicy::Interval { bytes, ms } => {
+                let age_due = st.oldest_unsynced_ms.is_some_and(|t| {
+                    self.clock.now_ms().saturating_sub(t) >= i64::try_from(ms).unwrap_or(i64::MAX)
+                });
+                st.unsynced_bytes + new_bytes as u64 >= bytes || age_due
+            }
+        }
+    }
+
+    async fn flush_inner(&self, want_sync: bool) -> LogResult<()> {
+        let (plan, sync) = {
+            let st = self.state.borrow();
+            let plan = self.plan_flush(&st);
+            let new_bytes = plan.as_ref().map_or(0, |p| p.bytes);
+            let unsynced = st.durable_offset < st.written_offset || new_bytes > 0;
+            let sync = unsynced && (want_sync || self.sync_due(&st, new_bytes));
+            (plan, sync)
+        };
+        let file = match &plan {
+            Some(p) => p.file.clone(),
+            None => self.state.borrow().active().file.clone(),
+        };
+        let mut plan = plan;
+        if let Some(p) = plan.as_mut() {
+            let writes = std::mem::take(&mut p.writes);
+            let futs = writes.into_iter().map(|(buf, pos)| file.write_at(buf, pos));
+            futures_util::future::try_join_all(futs)
+                .await
+                .map_err(self.io_err("writing the active segment"))?;
+        }
+        if sync {
+            file.fdatasync().await.map_err(self.io_err("fsyncing the active segment"))?;
+        }
+        self.commit_flush(plan, sync);
+        Ok(())
+    }
+
+    /// Builds the page-aligned buffers for everything pending, starting with the partial
+    /// tail page (rewritten with the same bytes plus what follows, so a torn write of that
+    /// page can only mix old and new copies of identical durable bytes).
+    fn plan_flush(&self, st: &State<S::File>) -> Option<FlushPlan<S::File>> {
+        if st.pending.is_empty() {
+            return None;
+        }
+        let seg = st.active();
+        let page_pos = align_down(seg.written_size);
+        assert_eq!(seg.written_size - page_pos, st.tail_page.len() as u64);
+        let total = st.tail_page.len() + st.pending_bytes;
+        let aligned_total = align_up(total as u64) as usize;
+        let end = page_pos + aligned_total as u64;
+        assert!(end <= align_up(seg.allocated), "writes stay inside the allocation");
+        let mut writes = Vec::with_capacity(aligned_total.div_ceil(WRITE_CHUNK_BYTES) + 1);
+        let mut sources = std::iter::once(&st.tail_page[..]).chain(st.pending.iter().map(|b| &b[..]));
+        let mut src: &[u8] = &[];
+        let mut pos = page_pos;
+        while pos < end {
+            let n = ((end - pos) as usize).min(WRITE_CHUNK_BYTES);
+            let mut buf = seg.file.alloc_buf(n);
+            let mut filled = 0;
+            while filled < n {
+                if src.is_empty() {
+                    match sources.next() {
+                        Some(s) => src = s,
+                        None => break, // the rest of the page stays zero
+                    }
+                    continue;
+                }
+                let k = src.len().min(n - filled);
+                buf[filled..filled + k].copy_from_slice(&src[..k]);
+                src = &src[k..];
+                filled += k;
+            }
+            writes.push((buf, pos));
+            pos += n as u64;
+        }
+        let new_written_size = seg.written_size + st.pending_bytes as u64;
+        let tail_start = align_down(new_written_size);
+        let new_tail_page = tail_bytes(&st.tail_page, &st.pending, page_pos, tail_start, new_written_size);
+        let new_zeroed_until = self.plan_zero_fill(seg, end, &mut writes);
+        Some(FlushPlan {
+            file: seg.file.clone(),
+            writes,
+            batches: st.pending.len(),
+            bytes: st.pending_bytes,
+            target_offset: st.next_offset,
+            new_written_size,
+            new_tail_page,
+            new_zeroed_until,
+        })
+    }
+
+    /// Adds zero writes ahead of the data so later data lands on written extents and its
+    /// fdatasync commits no extent conversion (see design.md on ext4).
+    fn plan_zero_fill(&self, seg: &Segment<S::File>, data_end: u64, writes: &mut Vec<(<S::File as StorageFile>::Buf, u64)>) -> u64 {
+        let ahead = self.config.zero_fill_ahead_bytes;
+        let zeroed = seg.zeroed_until.max(data_end);
+        if ahead == 0 || data_end + ahead / 2 <= seg.zeroed_until {
+            return zeroed;
+        }
+        let limit = align_down(seg.allocated);
+        let zero_end = (zeroed + ahead).min(limit);
+        let mut pos = zeroed;
+        while pos < zero_end {
+            let n = ((zero_end - pos) as usize).min(WRITE_CHUNK_BYTES);
+            writes.push((seg.file.alloc_buf(n), pos));
+            pos += n as u64;
+        }
+        zero_end.max(zeroed)
+    }
+
+    fn commit_flush(&self, plan: Option<FlushPlan<S::File>>, synced: bool) {
+        let now = self.clock.now_ms();
+        let mut st = self.state.borrow_mut();
+        if let Some(p) = plan {
+            st.pending.drain(..p.batches);
+            st.pending_bytes -= p.bytes;
+            st.tail_page = p.new_tail_page;
+            st.written_offset = p.target_offset;
+            st.unsynced_bytes += p.bytes as u64;
+            st.oldest_unsynced_ms.get_or_insert(now);
+            let seg = st.active_mut();
+            seg.written_size = p.new_written_size;
+            seg.zeroed_until = p.new_zeroed_until;
+        }
+        if synced {
+            st.durable_offset = st.written_offset;
+            st.unsynced_bytes = 0;
+            st.oldest_unsynced_ms = None;
+        }
+        st.check_invariants();
+    }
+
+    /// Batches holding offsets from `from` on, below `min(written, max_offset)`: at least
+    /// one batch when any is visible, then up to `max_bytes`. The tail comes from the cache.
+    pub async fn read(&self, from: u64, max_bytes: usize, max_offset: u64) -> LogResult<Vec<Bytes>> {
+        let (file, pos, readable, end) = {
+            let st = self.state.borrow();
+            let start = st.log_start();
+            if from < start || from > st.next_offset {
+                return Err(LogError::OffsetOutOfRange {
+                    offset: from,
+                    start,
+                    end: st.next_offset,
+                });
+            }
+            let end = st.written_offset.min(max_offset);
+            if from >= end {
+                return Ok(Vec::new());
+            }
+            if st.cache.covers(from) {
+                return Ok(st.cache.read(from, end, max_bytes));
+            }
+            let (_, seg) = st.segments.range(..=from).next_back().expect("from >= log start");
+            let rel = u32::try_from(from - seg.base_offset).expect("segment offsets fit u32");
+            (seg.file.clone(), u64::from(seg.index.position_for(rel)), seg.readable_size(), end)
+        };
+        let mut out = Vec::new();
+        let mut total = 0usize;
+        let want = max_bytes.clamp(READ_CHUNK_BYTES_MIN, READ_BYTES_MAX);
+        scan_batches(&*file, pos, readable, want, &self.name, |h, bytes| {
+            if h.last_offset() < from {
+                return ControlFlow::Continue(());
+            }
+            if h.base_offset() >= end || (!out.is_empty() && total + bytes.len() > max_bytes) {
+                return ControlFlow::Break(());
+            }
+            total += bytes.len();
+            out.push(bytes);
+            ControlFlow::Continue(())
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// The base offset of the first visible batch whose max timestamp is >= `ts_ms`, or
+    /// `None` when every batch is older (Kafka's ListOffsets by timestamp, at batch grain).
+    pub async fn offset_for_timestamp(&self, ts_ms: i64) -> LogResult<Option<u64>> {
+        let candidates: Vec<(Rc<S::File>, u64, u64)> = {
+            let st = self.state.borrow();
+            st.segments
+                .values()
+                .filter(|s| s.max_timestamp_ms().is_some_and(|m| m >= ts_ms))
+                .map(|s| {
+                    let rel = s.index.scan_start_for_time(ts_ms);
+                    (s.file.clone(), u64::from(s.index.position_for(rel)), s.readable_size())
+                })
+                .collect()
+        };
+        for (file, pos, readable) in candidates {
+            let mut found = None;
+            scan_batches(&*file, pos, readable, READ_CHUNK_BYTES_MIN, &self.name, |h, _| {
+                if h.max_timestamp_ms() >= ts_ms {
+                    found = Some(h.base_offset());
+                    return ControlFlow::Break(());
+                }
+                ControlFlow::Continue(())
+            })
+            .await?;
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Deletes whole sealed segments past retention.ms (by their max timestamp) or beyond
+    /// retention.bytes, oldest first. The active segment is never deleted. Returns how many
+    /// segments went.
+    pub async fn enforce_retention(&self) -> LogResult<usize> {
+        let _guard = self.append_lock.lock().await;
+        let now = self.clock.now_ms();
+        let mut victims = Vec::new();
+        {
+            let mut st = self.state.borrow_mut();
+            let mut total: u64 = st.segments.values().map(|s| s.size).sum();
+            while st.segments.len() > 1 {
+                let first = st.segments.values().next().expect("len > 1");
+                let by_time = self.config.retention_ms >= 0
+                    && first
+                        .max_timestamp_ms()
+                        .is_some_and(|t| t < now.saturating_sub(self.config.retention_ms));
+                let by_size = self.config.retention_bytes >= 0
+                    && total - first.size >= self.config.retention_bytes as u64;
+                if !(by_time || by_size) {
+                    break;
+                }
+                let (base, seg) = st.segments.pop_first().expect("len > 1");
+                assert!(seg.sealed, "only sealed segments are deleted");
+                total -= seg.size;
+                victims.push(base);
+            }
+            let start = st.log_start();
+            st.cache.evict_below(start);
+        }
+        for &base in &victims {
+            for path in segment::paths(&self.dir, base) {
+                match self.storage.remove_file(&path).await {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(LogError::io(&self.name, "deleting a segment", e)),
+                }
+            }
+        }
+        if !victims.is_empty() {
+            self.storage
+                .sync_dir(&self.dir)
+                .await
+                .map_err(self.io_err("syncing the log directory"))?;
+            tracing::info!(log = %self.name, segments = victims.len(), log_start = self.offsets().log_start, "retention deleted segments");
+        }
+        Ok(victims.len())
+    }
+
+    /// Makes everything durable and closes the files. The next open finds no torn tail.
+    pub async fn close(&self) -> LogResult<()> {
+        if self.poisoned().is_none() {
+            self.flush(Durability::Durable).await?;
+        }
+        let segments = std::mem::take(&mut self.state.borrow_mut().segments);
+        for (_, seg) in segments {
+            if let Ok(f) = Rc::try_unwrap(seg.file) {
+                f.close().await.map_err(self.io_err("closing a segment"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The bytes of `[tail_start, end)` from the concatenation of `tail_page` (at `page_pos`)
+/// and the pending batches: the new partial page after a flush.
+fn tail_bytes(tail_page: &[u8], pending: &VecDeque<Bytes>, page_pos: u64, tail_start: u64, end: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity((end - tail_start) as usize);
+    let mut at = page_pos;
+    for src in std::iter::once(tail_page).chain(pending.iter().map(|b| &b[..])) {
+        let src_end = at + src.len() as u64;
+        if src_end > tail_start {
+            let from = tail_start.saturating_sub(at) as usize;
+            out.extend_from_slice(&src[from..]);
+        }
+        at = src_end;
+    }
+    assert_eq!(at, end);
+    assert!(out.len() < PAGE_BYTES);
+    out
+}
+
+/// Calls `f` for each whole batch in `[pos, readable)` until it breaks, reading
+/// `chunk_bytes` at a time; batches are zero-copy slices of the chunk read.
+async fn scan_batches<F: StorageFile>(
+    file: &F,
+    mut pos: u64,
+    readable: u64,
+    chunk_bytes: usize,
+    name: &str,
+    mut f: impl FnMut(&BatchHeader, Bytes) -> ControlFlow<()>,
+) -> LogResult<()> {
+    while pos + BATCH_HEADER_BYTES as u64 <= readable {
+        let want = chunk_bytes.min((readable - pos) as usize);
+        let mut chunk = file
+            .read_at(pos, want)
+            .await
+            .map_err(|e| LogError::io(name, "reading a segment", e))?;
+        let mut at = 0usize;
+        while at + BATCH_HEADER_BYTES <= chunk.len() {
+            let h = *BatchHeader::parse(&chunk[at..]).expect("length checked");
+            let len = h.len();
+            if len < BATCH_HEADER_BYTES || pos + (at + len) as u64 > readable {
+                return Err(LogError::Corrupt {
+                    what: "segment",
+                    path: name.to_owned(),
+                    detail: format!("batch length {len} at byte {}", pos + at as u64),
+                });
+            }
+            if at + len > chunk.len() {
+                if at > 0 {
+                    break; // re-read from this batch
+                }
+                chunk = file
+                    .read_at(pos, len)
+                    .await
+                    .map_err(|e| LogError::io(name, "reading a segment", e))?;
+                if chunk.len() < len {
+                    break;
+                }
+            }
+            if f(&h, chunk.slice(at..at + len)).is_break() {
+                return Ok(());
+            }
+            at += len;
+        }
+        if at == 0 {
+            break;
+        }
+        pos += at as u64;
+    }
+    Ok(())
+}
+
+async fn read_tail_page<F: StorageFile>(seg: &Segment<F>) -> std::io::Result<Vec<u8>> {
+    let start = align_down(seg.written_size);
+    let len = (seg.written_size - start) as usize;
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    let bytes = seg.file.read_at(start, len).await?;
+    assert_eq!(bytes.len(), len, "tail page is inside the file");
+    Ok(bytes.to_vec())
+}
+
+async fn create_segment<S: Storage>(storage: &S, dir: &Path, base: u64, config: &LogConfig) -> LogResult<Segment<S::File>> {
+    let name = dir.display().to_string();
+    let [log_path, _, _] = segment::paths(dir, base);
+    let file = storage
+        .open(&log_path, true)
+        .await
+        .map_err(|e| LogError::io(&name, "creating a segment", e))?;
+    // A leftover file of that name (from before a truncation) must not leak old bytes.
+    file.truncate(0)
+        .await
+        .map_err(|e| LogError::io(&name, "creating a segment", e))?;
+    let want = align_up(ALLOCATE_STEP_BYTES.max(config.zero_fill_ahead_bytes).min(config.segment_bytes));
+    file.allocate(want)
+        .await
+        .map_err(|e| LogError::io(&name, "allocating a new segment", e))?;
+    storage
+        .sync_dir(dir)
+        .await
+        .map_err(|e| LogError::io(&name, "syncing the log directory", e))?;
+    let mut seg = Segment::new(base, file, log_path);
+    seg.allocated = want;
+    Ok(seg)
+}
+
+async fn open_sealed<S: Storage>(storage: &S, dir: &Path, base: u64, config: &LogConfig) -> LogResult<Segment<S::File>> {
+    let name = dir.display().to_string();
+    let io = |ctx| {
+        let name = name.clone();
+        move |e| LogError::io(&name, ctx, e)
+    };
+    let [log_path, ix_path, tix_path] = segment::paths(dir, base);
+    let file = storage.open(&log_path, false).await.map_err(io("opening a segment"))?;
+    let size = file.size().await.map_err(io("sizing a segment"))?;
+    let ix = storage.read_small_file(&ix_path).await.map_err(io("reading an index"))?;
+    let tix = storage.read_small_file(&tix_path).await.map_err(io("reading a time index"))?;
+    let loaded = match (ix, tix) {
+        (Some(ix), Some(tix)) => SegmentIndex::decode(&ix, &tix, size),
+        _ => None,
+    };
+    let (index, next_offset) = match loaded {
+        Some(mut index) => {
+            // The index file holds no max timestamp and no end offset: read them from
+            // the batches after its last entry (at most one index interval).
+            let (mut max_ts, mut next) = (index.last_max_timestamp_before(), base);
+            scan_batches(&file, u64::from(index.last_position()), size, READ_CHUNK_BYTES_MIN, &name, |h, _| {
+                max_ts = max_ts.max(h.max_timestamp_ms());
+                next = h.last_offset() + 1;
+                ControlFlow::Continue(())
+            })
+            .await?;
+            index.set_max_timestamp_ms(max_ts);
+            (index, next)
+        }
+        None => {
+            let scan = segment::scan(&file, base, size, config.index_interval_bytes)
+                .await
+                .map_err(io("scanning a segment"))?;
+            if scan.valid_bytes != size {
+                return Err(LogError::Corrupt {
+                    what: "sealed segment",
+                    path: log_path.display().to_string(),
+                    detail: scan.stopped.unwrap_or_else(|| "trailing bytes".into()),
+                });
+            }
+            tracing::info!(segment = %log_path.display(), "rebuilt a missing or stale index");
+            let offsets = scan.index.encode_offsets(size);
+            let times = scan.index.encode_times(size);
+            storage.write_small_file(&ix_path, &offsets).await.map_err(io("writing an index"))?;
+            storage.write_small_file(&tix_path, &times).await.map_err(io("writing a time index"))?;
+            (scan.index, scan.next_offset)
+        }
+    };
+    let mut seg = Segment::new(base, file, log_path);
+    seg.index = index;
+    seg.size = size;
+    seg.written_size = size;
+    seg.allocated = size;
+    seg.zeroed_until = size;
+    seg.next_offset = next_offset;
+    seg.sealed = true;
+    Ok(seg)
+}
+
+async fn open_active<S: Storage>(storage: &S, dir: &Path, base: u64, config: &LogConfig) -> LogResult<Segment<S::File>> {
+    let name = dir.display().to_string();
+    let io = |ctx| {
+        let name = name.clone();
+        move |e| LogError::io(&name, ctx, e)
+    };
+    let [log_path, _, _] = segment::paths(dir, base);
+    let file = storage.open(&log_path, false).await.map_err(io("opening a segment"))?;
+    let file_bytes = file.size().await.map_err(io("sizing a segment"))?;
+    let scan = segment::scan(&file, base, file_bytes, config.index_interval_bytes)
+        .await
+        .map_err(io("scanning the active segment"))?;
+    if let Some(why) = &scan.stopped {
+        tracing::warn!(segment = %log_path.display(), %why, valid_bytes = scan.valid_bytes, "truncating a torn or corrupt tail");
+    }
+    if file_bytes > scan.valid_bytes {
+        // Cut the tail (torn bytes and preallocation alike): whatever follows the last
+        // valid batch must read as zeros, or stale batches could reappear after new ones.
+        file.truncate(scan.valid_bytes).await.map_err(io("truncating a torn tail"))?;
+        file.fdatasync().await.map_err(io("truncating a torn tail"))?;
+    }
+    let mut seg = Segment::new(base, file, log_path);
+    seg.index = scan.index;
+    seg.size = scan.valid_bytes;
+    seg.written_size = scan.valid_bytes;
+    seg.allocated = scan.valid_bytes;
+    seg.zeroed_until = scan.valid_bytes;
+    seg.next_offset = scan.next_offset;
+    seg.first_append_ms = scan.first_timestamp_ms;
+    Ok(seg)
+}
+
+fn check_contiguous<F: StorageFile>(segments: &BTreeMap<u64, Segment<F>>, name: &str) -> LogResult<()> {
+    let mut prev: Option<&Segment<F>> = None;
+    for seg in segments.values() {
+        if let Some(p) = prev {
+            if p.next_offset != seg.base_offset {
+                return Err(LogError::Corrupt {
+                    what: "segment set",
+                    path: name.to_owned(),
+                    detail: format!(
+                        "segment {} ends at offset {} but the next starts at {}",
+                        p.base_offset, p.next_offset, seg.base_offset
+                    ),
+                });
+            }
+        }
+        prev = Some(seg);
+    }
+    Ok(())
+}

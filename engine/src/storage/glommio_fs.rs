@@ -1,0 +1,190 @@
+//! The real file layer: glommio's `DmaFile` (O_DIRECT, io_uring). Must run inside a
+//! glommio executor.
+
+use std::io;
+use std::ops::{Deref, DerefMut};
+use std::path::Path;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use glommio::io::{DmaBuffer, DmaFile, OpenOptions};
+
+use super::{IoBuf, Storage, StorageFile};
+use crate::constants::PAGE_BYTES;
+
+/// Storage on the local file system through glommio.
+#[derive(Debug, Clone, Default)]
+pub struct GlommioStorage;
+
+fn to_io(e: glommio::GlommioError<()>) -> io::Error {
+    io::Error::from(e)
+}
+
+impl Storage for GlommioStorage {
+    type File = GlommioFile;
+
+    async fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        // Directory creation is rare (topic creation) and cheap; std is fine here.
+        std::fs::create_dir_all(path)
+    }
+
+    async fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
+        list(path, false)
+    }
+
+    async fn list_subdirs(&self, path: &Path) -> io::Result<Vec<String>> {
+        list(path, true)
+    }
+
+    async fn open(&self, path: &Path, create: bool) -> io::Result<GlommioFile> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .dma_open(path)
+            .await
+            .map_err(to_io)?;
+        Ok(GlommioFile {
+            file: Rc::new(file),
+        })
+    }
+
+    async fn remove_file(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_file(path)
+    }
+
+    async fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_dir_all(path)
+    }
+
+    async fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        let dir = glommio::io::Directory::open(path).await.map_err(to_io)?;
+        dir.sync().await.map_err(to_io)?;
+        dir.close().await.map_err(to_io)
+    }
+
+    async fn write_small_file(&self, path: &Path, data: &[u8]) -> io::Result<()> {
+        // Small metadata files (indexes at seal, checkpoints) use buffered I/O: temp file,
+        // fsync, rename, fsync the directory. Off the hot path.
+        let tmp = path.with_extension("tmp");
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(data)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, path)?;
+        match path.parent() {
+            Some(dir) => std::fs::File::open(dir)?.sync_all(),
+            None => Ok(()),
+        }
+    }
+
+    async fn read_small_file(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
+        match std::fs::read(path) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn list(path: &Path, dirs: bool) -> io::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(path)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() == dirs {
+            out.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// glommio's DMA buffer (from the executor's io_memory pool, or the heap when the pool is
+/// exhausted or could not be registered).
+pub struct GlommioBuf(DmaBuffer);
+
+impl Deref for GlommioBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl DerefMut for GlommioBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        self.0.as_bytes_mut()
+    }
+}
+
+impl IoBuf for GlommioBuf {}
+
+/// One O_DIRECT file.
+pub struct GlommioFile {
+    file: Rc<DmaFile>,
+}
+
+impl StorageFile for GlommioFile {
+    type Buf = GlommioBuf;
+
+    fn alloc_buf(&self, len: usize) -> GlommioBuf {
+        assert_eq!(len % PAGE_BYTES, 0, "direct I/O buffers are page multiples");
+        let mut buf = self.file.alloc_dma_buffer(len);
+        buf.as_bytes_mut().fill(0);
+        GlommioBuf(buf)
+    }
+
+    async fn write_at(&self, buf: GlommioBuf, pos: u64) -> io::Result<usize> {
+        assert_eq!(pos % PAGE_BYTES as u64, 0, "direct I/O writes are page aligned");
+        let len = buf.len();
+        let n = self.file.write_at(buf.0, pos).await.map_err(to_io)?;
+        if n != len {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                format!("short direct write: {n} of {len} bytes at {pos}"),
+            ));
+        }
+        Ok(n)
+    }
+
+    async fn read_at(&self, pos: u64, len: usize) -> io::Result<Bytes> {
+        let res = self.file.read_at(pos, len).await.map_err(to_io)?;
+        // One copy out of the DMA buffer: glommio's ReadResult is !Send and tied to the
+        // executor, while fetch responses hold `Bytes`. Cold reads only; the tail is cached.
+        Ok(Bytes::copy_from_slice(&res))
+    }
+
+    async fn fdatasync(&self) -> io::Result<()> {
+        self.file.fdatasync().await.map_err(to_io)
+    }
+
+    async fn allocate(&self, len: u64) -> io::Result<()> {
+        match self.file.pre_allocate(len, false).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let e = to_io(e);
+                // tmpfs and some others lack fallocate: grow the file instead.
+                if e.raw_os_error() == Some(libc::EOPNOTSUPP) {
+                    self.file.truncate(len).await.map_err(to_io)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    async fn truncate(&self, len: u64) -> io::Result<()> {
+        self.file.truncate(len).await.map_err(to_io)
+    }
+
+    async fn size(&self) -> io::Result<u64> {
+        self.file.file_size().await.map_err(to_io)
+    }
+
+    async fn close(self) -> io::Result<()> {
+        match Rc::try_unwrap(self.file) {
+            Ok(f) => f.close().await.map_err(to_io),
+            Err(_) => Ok(()), // another holder closes it on drop
+        }
+    }
+}

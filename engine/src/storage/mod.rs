@@ -1,0 +1,66 @@
+//! The file layer the engine writes through: a small trait of our own.
+//!
+//! Two implementations: [`glommio_fs::GlommioStorage`] (io_uring, O_DIRECT, the real thing)
+//! and [`mem::MemStorage`] (in memory, with fault injection: dropped unsynced writes, torn
+//! tails, failing fsync, ENOSPC). Moving to another io_uring runtime touches only this module.
+//!
+//! The futures are `!Send` on purpose: a partition is owned by one shard (thread) and its
+//! files never leave it.
+
+pub mod glommio_fs;
+pub mod mem;
+
+use std::io;
+use std::ops::{Deref, DerefMut};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+/// A buffer that can be handed to [`StorageFile::write_at`]: page aligned, page-multiple long.
+pub trait IoBuf: Deref<Target = [u8]> + DerefMut {}
+
+/// Directory-level operations and opening files.
+#[allow(async_fn_in_trait)] // single-threaded by design: no Send bound wanted
+pub trait Storage: Clone + 'static {
+    type File: StorageFile;
+
+    async fn create_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// File names (not paths) in a directory, in no particular order.
+    async fn list_dir(&self, path: &Path) -> io::Result<Vec<String>>;
+    /// Subdirectory names of a directory.
+    async fn list_subdirs(&self, path: &Path) -> io::Result<Vec<String>>;
+    /// Opens a file for direct I/O reads and writes, creating it if `create`.
+    async fn open(&self, path: &Path, create: bool) -> io::Result<Self::File>;
+    async fn remove_file(&self, path: &Path) -> io::Result<()>;
+    async fn remove_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// Makes the directory's entries (created, removed files) durable.
+    async fn sync_dir(&self, path: &Path) -> io::Result<()>;
+    /// Replaces a small file atomically and durably (write temp, fsync, rename, sync dir).
+    async fn write_small_file(&self, path: &Path, data: &[u8]) -> io::Result<()>;
+    /// Reads a whole small file; `None` if it does not exist.
+    async fn read_small_file(&self, path: &Path) -> io::Result<Option<Vec<u8>>>;
+}
+
+/// One open segment file.
+#[allow(async_fn_in_trait)]
+pub trait StorageFile: 'static {
+    type Buf: IoBuf;
+
+    /// Allocates a zeroed, aligned buffer of `len` bytes (`len` a multiple of the page size).
+    fn alloc_buf(&self, len: usize) -> Self::Buf;
+    /// Writes the whole buffer at `pos` (page aligned). Returns the bytes written.
+    async fn write_at(&self, buf: Self::Buf, pos: u64) -> io::Result<usize>;
+    /// Reads up to `len` bytes at any `pos`; shorter at end of file.
+    async fn read_at(&self, pos: u64, len: usize) -> io::Result<Bytes>;
+    async fn fdatasync(&self) -> io::Result<()>;
+    /// Reserves blocks up to `len` bytes and sets the file size to it (fallocate).
+    async fn allocate(&self, len: u64) -> io::Result<()>;
+    async fn truncate(&self, len: u64) -> io::Result<()>;
+    async fn size(&self) -> io::Result<u64>;
+    async fn close(self) -> io::Result<()>;
+}
+
+/// Joins a directory and a file name.
+pub fn join(dir: &Path, name: &str) -> PathBuf {
+    dir.join(name)
+}
