@@ -13,6 +13,7 @@ pub mod index;
 pub mod log;
 pub mod manager;
 pub mod segment;
+pub mod tuning;
 
 pub use crate::batch::{BatchBuilder, BatchHeader, Codec, ProducerStamp, Record};
 pub use crate::clock::{Clock, ClockRef, ManualClock, SystemClock};
