@@ -359,7 +359,10 @@ impl Cursor<'_> {
     fn varlong(&mut self) -> Result<i64, BatchError> {
         let mut raw: u64 = 0;
         for shift in (0..70).step_by(7) {
-            let byte = *self.buf.get(self.pos).ok_or_else(|| self.err("varint runs past the end"))?;
+            let byte = *self
+                .buf
+                .get(self.pos)
+                .ok_or_else(|| self.err("varint runs past the end"))?;
             self.pos += 1;
             raw |= u64::from(byte & 0x7f) << shift;
             if byte & 0x80 == 0 {
@@ -471,11 +474,23 @@ mod tests {
         let mut batch = one(b"hello");
         let n = batch.len();
         batch[n - 1] ^= 1;
-        assert!(matches!(validate(&batch, 1 << 20), Err(BatchError::CrcMismatch { .. })));
+        assert!(matches!(
+            validate(&batch, 1 << 20),
+            Err(BatchError::CrcMismatch { .. })
+        ));
         let batch = one(b"hello");
-        assert!(matches!(validate(&batch[..n - 1], 1 << 20), Err(BatchError::LengthMismatch { .. })));
-        assert!(matches!(validate(&batch, 10), Err(BatchError::TooLarge { .. })));
-        assert!(matches!(validate(&batch[..10], 1 << 20), Err(BatchError::TooShort { .. })));
+        assert!(matches!(
+            validate(&batch[..n - 1], 1 << 20),
+            Err(BatchError::LengthMismatch { .. })
+        ));
+        assert!(matches!(
+            validate(&batch, 10),
+            Err(BatchError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            validate(&batch[..10], 1 << 20),
+            Err(BatchError::TooShort { .. })
+        ));
     }
 
     proptest! {

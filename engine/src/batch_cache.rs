@@ -32,7 +32,11 @@ impl BatchCache {
     /// batch always stays).
     pub fn push(&mut self, batch: CachedBatch) {
         if let Some(last) = self.batches.back() {
-            assert_eq!(last.last_offset + 1, batch.base_offset, "cache holds a contiguous run");
+            assert_eq!(
+                last.last_offset + 1,
+                batch.base_offset,
+                "cache holds a contiguous run"
+            );
         }
         self.bytes += batch.bytes.len();
         self.batches.push_back(batch);
@@ -62,7 +66,9 @@ impl BatchCache {
 
     /// Whether `offset` can be served from here.
     pub fn covers(&self, offset: u64) -> bool {
-        self.batches.front().is_some_and(|b| b.base_offset <= offset)
+        self.batches
+            .front()
+            .is_some_and(|b| b.base_offset <= offset)
     }
 
     /// Batches holding `from` onwards and starting below `end`, at least one, then up to

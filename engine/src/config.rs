@@ -83,7 +83,9 @@ impl LogConfig {
                 self.pending_bytes_max, self.max_message_bytes
             ));
         }
-        if let FlushPolicy::Interval { bytes: 0, .. } | FlushPolicy::Interval { ms: 0, .. } = self.flush {
+        if let FlushPolicy::Interval { bytes: 0, .. } | FlushPolicy::Interval { ms: 0, .. } =
+            self.flush
+        {
             return bad("flush interval bytes and ms must be > 0 (use every-batch instead)".into());
         }
         Ok(())

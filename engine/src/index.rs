@@ -34,7 +34,14 @@ pub struct SegmentIndex {
 impl SegmentIndex {
     /// Records a batch appended at `position`; adds an entry for the first batch and then
     /// whenever `interval_bytes` accumulated since the previous entry.
-    pub fn on_batch(&mut self, relative_offset: u32, position: u32, len: u32, max_ts: i64, interval_bytes: u32) {
+    pub fn on_batch(
+        &mut self,
+        relative_offset: u32,
+        position: u32,
+        len: u32,
+        max_ts: i64,
+        interval_bytes: u32,
+    ) {
         if self.offsets.is_empty() || self.bytes_since_entry >= u64::from(interval_bytes) {
             if let Some(last) = self.offsets.last() {
                 assert!(last.relative_offset < relative_offset && last.position < position);
@@ -55,7 +62,9 @@ impl SegmentIndex {
 
     /// Position to start scanning for `relative_offset`: the last entry at or below it.
     pub fn position_for(&self, relative_offset: u32) -> u32 {
-        let i = self.offsets.partition_point(|e| e.relative_offset <= relative_offset);
+        let i = self
+            .offsets
+            .partition_point(|e| e.relative_offset <= relative_offset);
         if i == 0 {
             0
         } else {
@@ -66,7 +75,9 @@ impl SegmentIndex {
     /// Relative offset to start scanning for the first batch with max timestamp >= ts:
     /// every batch before it has smaller timestamps.
     pub fn scan_start_for_time(&self, ts: i64) -> u32 {
-        let i = self.times.partition_point(|e| e.max_timestamp_before_ms < ts);
+        let i = self
+            .times
+            .partition_point(|e| e.max_timestamp_before_ms < ts);
         if i == 0 {
             0
         } else {
@@ -122,9 +133,13 @@ impl SegmentIndex {
         let increasing = offsets
             .windows(2)
             .all(|w| w[0].relative_offset < w[1].relative_offset && w[0].position < w[1].position);
-        let in_log = offsets.iter().all(|e| u64::from(e.position) < log_bytes.max(1));
+        let in_log = offsets
+            .iter()
+            .all(|e| u64::from(e.position) < log_bytes.max(1));
         let times_ok = times.len() == offsets.len()
-            && times.windows(2).all(|w| w[0].max_timestamp_before_ms <= w[1].max_timestamp_before_ms);
+            && times
+                .windows(2)
+                .all(|w| w[0].max_timestamp_before_ms <= w[1].max_timestamp_before_ms);
         if !(increasing && in_log && times_ok) || (offsets.is_empty() && log_bytes > 0) {
             return None;
         }
@@ -143,7 +158,9 @@ impl SegmentIndex {
 
     /// Max timestamp of the batches before the last entry.
     pub fn last_max_timestamp_before(&self) -> i64 {
-        self.times.last().map_or(i64::MIN, |e| e.max_timestamp_before_ms)
+        self.times
+            .last()
+            .map_or(i64::MIN, |e| e.max_timestamp_before_ms)
     }
 
     pub fn set_max_timestamp_ms(&mut self, ts: i64) {
@@ -187,8 +204,14 @@ mod tests {
         let times = ix.encode_times(10_000);
         let back = SegmentIndex::decode(&bytes, &times, 10_000).expect("decodes");
         assert_eq!(back.position_for(77), ix.position_for(77));
-        assert!(SegmentIndex::decode(&bytes, &times, 9_999).is_none(), "stale size");
-        assert!(SegmentIndex::decode(&bytes[..20], &times, 10_000).is_none(), "torn");
+        assert!(
+            SegmentIndex::decode(&bytes, &times, 9_999).is_none(),
+            "stale size"
+        );
+        assert!(
+            SegmentIndex::decode(&bytes[..20], &times, 10_000).is_none(),
+            "torn"
+        );
     }
 
     #[test]

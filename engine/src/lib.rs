@@ -3,16 +3,16 @@
 //! No sockets, no protocol, no knowledge of other brokers. See ARCHITECTURE.md.
 
 pub mod batch;
-pub mod constants;
-pub mod error;
-pub mod storage;
 pub mod batch_cache;
 pub mod clock;
 pub mod config;
+pub mod constants;
+pub mod error;
 pub mod index;
 pub mod log;
 pub mod manager;
 pub mod segment;
+pub mod storage;
 pub mod tuning;
 
 pub use crate::batch::{BatchBuilder, BatchHeader, Codec, ProducerStamp, Record};

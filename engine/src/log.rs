@@ -85,22 +85,35 @@ struct State<F: StorageFile> {
 
 impl<F: StorageFile> State<F> {
     fn active(&self) -> &Segment<F> {
-        self.segments.values().next_back().expect("a log always has an active segment")
+        self.segments
+            .values()
+            .next_back()
+            .expect("a log always has an active segment")
     }
 
     fn active_mut(&mut self) -> &mut Segment<F> {
-        self.segments.values_mut().next_back().expect("a log always has an active segment")
+        self.segments
+            .values_mut()
+            .next_back()
+            .expect("a log always has an active segment")
     }
 
     fn log_start(&self) -> u64 {
-        *self.segments.keys().next().expect("a log always has a segment")
+        *self
+            .segments
+            .keys()
+            .next()
+            .expect("a log always has a segment")
     }
 
     fn check_invariants(&self) {
         assert!(self.log_start() <= self.durable_offset);
         assert!(self.durable_offset <= self.written_offset);
         assert!(self.written_offset <= self.next_offset);
-        assert_eq!(self.pending.is_empty(), self.written_offset == self.next_offset);
+        assert_eq!(
+            self.pending.is_empty(),
+            self.written_offset == self.next_offset
+        );
     }
 }
 
@@ -152,16 +165,30 @@ fn align_up(v: u64) -> u64 {
 impl<S: Storage> PartitionLog<S> {
     /// Opens (or creates) the log in `dir`, recovering the active segment: a torn or
     /// corrupt tail is cut off, missing or stale indexes are rebuilt.
-    pub async fn open(storage: S, dir: &Path, config: LogConfig, clock: ClockRef) -> LogResult<Self> {
+    pub async fn open(
+        storage: S,
+        dir: &Path,
+        config: LogConfig,
+        clock: ClockRef,
+    ) -> LogResult<Self> {
         config.validate()?;
         let name = dir.display().to_string();
         let io = |ctx: &'static str| {
             let name = name.clone();
             move |e| LogError::io(&name, ctx, e)
         };
-        storage.create_dir_all(dir).await.map_err(io("creating the log directory"))?;
-        let names = storage.list_dir(dir).await.map_err(io("listing the log directory"))?;
-        let mut bases: Vec<u64> = names.iter().filter_map(|n| segment::parse_log_name(n)).collect();
+        storage
+            .create_dir_all(dir)
+            .await
+            .map_err(io("creating the log directory"))?;
+        let names = storage
+            .list_dir(dir)
+            .await
+            .map_err(io("listing the log directory"))?;
+        let mut bases: Vec<u64> = names
+            .iter()
+            .filter_map(|n| segment::parse_log_name(n))
+            .collect();
         bases.sort_unstable();
         let mut segments = BTreeMap::new();
         let last = bases.last().copied();
@@ -180,7 +207,9 @@ impl<S: Storage> PartitionLog<S> {
         }
         let active = segments.values().next_back().expect("just ensured");
         let next_offset = active.next_offset;
-        let tail_page = read_tail_page(active).await.map_err(io("reading the tail page"))?;
+        let tail_page = read_tail_page(active)
+            .await
+            .map_err(io("reading the tail page"))?;
         let state = State {
             segments,
             next_offset,
@@ -282,9 +311,18 @@ impl<S: Storage> PartitionLog<S> {
         let bytes = batch.freeze();
         let interval = self.config.index_interval_bytes;
         let seg = st.active_mut();
-        assert!(seg.size + len as u64 <= seg.allocated, "append stays inside the allocation");
+        assert!(
+            seg.size + len as u64 <= seg.allocated,
+            "append stays inside the allocation"
+        );
         let rel = u32::try_from(base - seg.base_offset).expect("segment offsets fit u32");
-        seg.index.on_batch(rel, seg.size as u32, len as u32, header.max_timestamp_ms(), interval);
+        seg.index.on_batch(
+            rel,
+            seg.size as u32,
+            len as u32,
+            header.max_timestamp_ms(),
+            interval,
+        );
         seg.size += len as u64;
         seg.next_offset = base + count;
         seg.first_append_ms.get_or_insert(now);
@@ -343,7 +381,10 @@ impl<S: Storage> PartitionLog<S> {
         let (file, size, base, offsets, times) = {
             let st = self.state.borrow();
             let a = st.active();
-            assert_eq!(a.written_size, a.size, "everything is written before sealing");
+            assert_eq!(
+                a.written_size, a.size,
+                "everything is written before sealing"
+            );
             (
                 a.file.clone(),
                 a.size,
@@ -387,10 +428,13 @@ impl<S: Storage> PartitionLog<S> {
                 return Ok(());
             }
             let step = ALLOCATE_STEP_BYTES.max(self.config.zero_fill_ahead_bytes);
-            let want = align_up((a.size + len).max(a.allocated + step)).min(align_up(self.config.segment_bytes));
+            let want = align_up((a.size + len).max(a.allocated + step))
+                .min(align_up(self.config.segment_bytes));
             (a.file.clone(), want.max(align_up(a.size + len)))
         };
-        file.allocate(want).await.map_err(self.io_err("allocating segment space"))?;
+        file.allocate(want)
+            .await
+            .map_err(self.io_err("allocating segment space"))?;
         self.state.borrow_mut().active_mut().allocated = want;
         Ok(())
     }
@@ -413,7 +457,10 @@ impl<S: Storage> PartitionLog<S> {
     /// Waits until every offset below `offset` is written (or durable), driving the flush
     /// itself when none is in flight. Many waiters share one write and one fdatasync.
     pub async fn wait_for(&self, offset: u64, level: Durability) -> LogResult<()> {
-        assert!(offset <= self.state.borrow().next_offset, "waiting for an offset not appended");
+        assert!(
+            offset <= self.state.borrow().next_offset,
+            "waiting for an offset not appended"
+        );
         loop {
             if self.satisfied(offset, level) {
                 return Ok(());
@@ -500,7 +547,9 @@ impl<S: Storage> PartitionLog<S> {
                 .map_err(self.io_err("writing the active segment"))?;
         }
         if sync {
-            file.fdatasync().await.map_err(self.io_err("fsyncing the active segment"))?;
+            file.fdatasync()
+                .await
+                .map_err(self.io_err("fsyncing the active segment"))?;
         }
         self.commit_flush(plan, sync);
         Ok(())
@@ -519,9 +568,13 @@ impl<S: Storage> PartitionLog<S> {
         let total = st.tail_page.len() + st.pending_bytes;
         let aligned_total = align_up(total as u64) as usize;
         let end = page_pos + aligned_total as u64;
-        assert!(end <= align_up(seg.allocated), "writes stay inside the allocation");
+        assert!(
+            end <= align_up(seg.allocated),
+            "writes stay inside the allocation"
+        );
         let mut writes = Vec::with_capacity(aligned_total.div_ceil(WRITE_CHUNK_BYTES) + 1);
-        let mut sources = std::iter::once(&st.tail_page[..]).chain(st.pending.iter().map(|b| &b[..]));
+        let mut sources =
+            std::iter::once(&st.tail_page[..]).chain(st.pending.iter().map(|b| &b[..]));
         let mut src: &[u8] = &[];
         let mut pos = page_pos;
         while pos < end {
@@ -546,7 +599,13 @@ impl<S: Storage> PartitionLog<S> {
         }
         let new_written_size = seg.written_size + st.pending_bytes as u64;
         let tail_start = align_down(new_written_size);
-        let new_tail_page = tail_bytes(&st.tail_page, &st.pending, page_pos, tail_start, new_written_size);
+        let new_tail_page = tail_bytes(
+            &st.tail_page,
+            &st.pending,
+            page_pos,
+            tail_start,
+            new_written_size,
+        );
         let new_zeroed_until = self.plan_zero_fill(seg, end, &mut writes);
         Some(FlushPlan {
             file: seg.file.clone(),
@@ -562,7 +621,12 @@ impl<S: Storage> PartitionLog<S> {
 
     /// Adds zero writes ahead of the data so later data lands on written extents and its
     /// fdatasync commits no extent conversion (see design.md on ext4).
-    fn plan_zero_fill(&self, seg: &Segment<S::File>, data_end: u64, writes: &mut Vec<(<S::File as StorageFile>::Buf, u64)>) -> u64 {
+    fn plan_zero_fill(
+        &self,
+        seg: &Segment<S::File>,
+        data_end: u64,
+        writes: &mut Vec<(<S::File as StorageFile>::Buf, u64)>,
+    ) -> u64 {
         let ahead = self.config.zero_fill_ahead_bytes;
         let zeroed = seg.zeroed_until.max(data_end);
         if ahead == 0 || data_end + ahead / 2 <= seg.zeroed_until {
@@ -603,7 +667,12 @@ impl<S: Storage> PartitionLog<S> {
 
     /// Batches holding offsets from `from` on, below `min(written, max_offset)`: at least
     /// one batch when any is visible, then up to `max_bytes`. The tail comes from the cache.
-    pub async fn read(&self, from: u64, max_bytes: usize, max_offset: u64) -> LogResult<Vec<Bytes>> {
+    pub async fn read(
+        &self,
+        from: u64,
+        max_bytes: usize,
+        max_offset: u64,
+    ) -> LogResult<Vec<Bytes>> {
         let (file, pos, readable, end) = {
             let st = self.state.borrow();
             let start = st.log_start();
@@ -621,9 +690,18 @@ impl<S: Storage> PartitionLog<S> {
             if st.cache.covers(from) {
                 return Ok(st.cache.read(from, end, max_bytes));
             }
-            let (_, seg) = st.segments.range(..=from).next_back().expect("from >= log start");
+            let (_, seg) = st
+                .segments
+                .range(..=from)
+                .next_back()
+                .expect("from >= log start");
             let rel = u32::try_from(from - seg.base_offset).expect("segment offsets fit u32");
-            (seg.file.clone(), u64::from(seg.index.position_for(rel)), seg.readable_size(), end)
+            (
+                seg.file.clone(),
+                u64::from(seg.index.position_for(rel)),
+                seg.readable_size(),
+                end,
+            )
         };
         let mut out = Vec::new();
         let mut total = 0usize;
@@ -653,19 +731,30 @@ impl<S: Storage> PartitionLog<S> {
                 .filter(|s| s.max_timestamp_ms().is_some_and(|m| m >= ts_ms))
                 .map(|s| {
                     let rel = s.index.scan_start_for_time(ts_ms);
-                    (s.file.clone(), u64::from(s.index.position_for(rel)), s.readable_size())
+                    (
+                        s.file.clone(),
+                        u64::from(s.index.position_for(rel)),
+                        s.readable_size(),
+                    )
                 })
                 .collect()
         };
         for (file, pos, readable) in candidates {
             let mut found = None;
-            scan_batches(&*file, pos, readable, READ_CHUNK_BYTES_MIN, &self.name, |h, _| {
-                if h.max_timestamp_ms() >= ts_ms {
-                    found = Some(h.base_offset());
-                    return ControlFlow::Break(());
-                }
-                ControlFlow::Continue(())
-            })
+            scan_batches(
+                &*file,
+                pos,
+                readable,
+                READ_CHUNK_BYTES_MIN,
+                &self.name,
+                |h, _| {
+                    if h.max_timestamp_ms() >= ts_ms {
+                        found = Some(h.base_offset());
+                        return ControlFlow::Break(());
+                    }
+                    ControlFlow::Continue(())
+                },
+            )
             .await?;
             if found.is_some() {
                 return Ok(found);
@@ -739,7 +828,13 @@ impl<S: Storage> PartitionLog<S> {
 
 /// The bytes of `[tail_start, end)` from the concatenation of `tail_page` (at `page_pos`)
 /// and the pending batches: the new partial page after a flush.
-fn tail_bytes(tail_page: &[u8], pending: &VecDeque<Bytes>, page_pos: u64, tail_start: u64, end: u64) -> Vec<u8> {
+fn tail_bytes(
+    tail_page: &[u8],
+    pending: &VecDeque<Bytes>,
+    page_pos: u64,
+    tail_start: u64,
+    end: u64,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity((end - tail_start) as usize);
     let mut at = page_pos;
     for src in std::iter::once(tail_page).chain(pending.iter().map(|b| &b[..])) {
@@ -818,7 +913,12 @@ async fn read_tail_page<F: StorageFile>(seg: &Segment<F>) -> std::io::Result<Vec
     Ok(bytes.to_vec())
 }
 
-async fn create_segment<S: Storage>(storage: &S, dir: &Path, base: u64, config: &LogConfig) -> LogResult<Segment<S::File>> {
+async fn create_segment<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    base: u64,
+    config: &LogConfig,
+) -> LogResult<Segment<S::File>> {
     let name = dir.display().to_string();
     let [log_path, _, _] = segment::paths(dir, base);
     let file = storage
@@ -829,7 +929,11 @@ async fn create_segment<S: Storage>(storage: &S, dir: &Path, base: u64, config: 
     file.truncate(0)
         .await
         .map_err(|e| LogError::io(&name, "creating a segment", e))?;
-    let want = align_up(ALLOCATE_STEP_BYTES.max(config.zero_fill_ahead_bytes).min(config.segment_bytes));
+    let want = align_up(
+        ALLOCATE_STEP_BYTES
+            .max(config.zero_fill_ahead_bytes)
+            .min(config.segment_bytes),
+    );
     file.allocate(want)
         .await
         .map_err(|e| LogError::io(&name, "allocating a new segment", e))?;
@@ -842,17 +946,31 @@ async fn create_segment<S: Storage>(storage: &S, dir: &Path, base: u64, config: 
     Ok(seg)
 }
 
-async fn open_sealed<S: Storage>(storage: &S, dir: &Path, base: u64, config: &LogConfig) -> LogResult<Segment<S::File>> {
+async fn open_sealed<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    base: u64,
+    config: &LogConfig,
+) -> LogResult<Segment<S::File>> {
     let name = dir.display().to_string();
     let io = |ctx| {
         let name = name.clone();
         move |e| LogError::io(&name, ctx, e)
     };
     let [log_path, ix_path, tix_path] = segment::paths(dir, base);
-    let file = storage.open(&log_path, false).await.map_err(io("opening a segment"))?;
+    let file = storage
+        .open(&log_path, false)
+        .await
+        .map_err(io("opening a segment"))?;
     let size = file.size().await.map_err(io("sizing a segment"))?;
-    let ix = storage.read_small_file(&ix_path).await.map_err(io("reading an index"))?;
-    let tix = storage.read_small_file(&tix_path).await.map_err(io("reading a time index"))?;
+    let ix = storage
+        .read_small_file(&ix_path)
+        .await
+        .map_err(io("reading an index"))?;
+    let tix = storage
+        .read_small_file(&tix_path)
+        .await
+        .map_err(io("reading a time index"))?;
     let loaded = match (ix, tix) {
         (Some(ix), Some(tix)) => SegmentIndex::decode(&ix, &tix, size),
         _ => None,
@@ -862,11 +980,18 @@ async fn open_sealed<S: Storage>(storage: &S, dir: &Path, base: u64, config: &Lo
             // The index file holds no max timestamp and no end offset: read them from
             // the batches after its last entry (at most one index interval).
             let (mut max_ts, mut next) = (index.last_max_timestamp_before(), base);
-            scan_batches(&file, u64::from(index.last_position()), size, READ_CHUNK_BYTES_MIN, &name, |h, _| {
-                max_ts = max_ts.max(h.max_timestamp_ms());
-                next = h.last_offset() + 1;
-                ControlFlow::Continue(())
-            })
+            scan_batches(
+                &file,
+                u64::from(index.last_position()),
+                size,
+                READ_CHUNK_BYTES_MIN,
+                &name,
+                |h, _| {
+                    max_ts = max_ts.max(h.max_timestamp_ms());
+                    next = h.last_offset() + 1;
+                    ControlFlow::Continue(())
+                },
+            )
             .await?;
             index.set_max_timestamp_ms(max_ts);
             (index, next)
@@ -885,8 +1010,14 @@ async fn open_sealed<S: Storage>(storage: &S, dir: &Path, base: u64, config: &Lo
             tracing::info!(segment = %log_path.display(), "rebuilt a missing or stale index");
             let offsets = scan.index.encode_offsets(size);
             let times = scan.index.encode_times(size);
-            storage.write_small_file(&ix_path, &offsets).await.map_err(io("writing an index"))?;
-            storage.write_small_file(&tix_path, &times).await.map_err(io("writing a time index"))?;
+            storage
+                .write_small_file(&ix_path, &offsets)
+                .await
+                .map_err(io("writing an index"))?;
+            storage
+                .write_small_file(&tix_path, &times)
+                .await
+                .map_err(io("writing a time index"))?;
             (scan.index, scan.next_offset)
         }
     };
@@ -901,14 +1032,22 @@ async fn open_sealed<S: Storage>(storage: &S, dir: &Path, base: u64, config: &Lo
     Ok(seg)
 }
 
-async fn open_active<S: Storage>(storage: &S, dir: &Path, base: u64, config: &LogConfig) -> LogResult<Segment<S::File>> {
+async fn open_active<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    base: u64,
+    config: &LogConfig,
+) -> LogResult<Segment<S::File>> {
     let name = dir.display().to_string();
     let io = |ctx| {
         let name = name.clone();
         move |e| LogError::io(&name, ctx, e)
     };
     let [log_path, _, _] = segment::paths(dir, base);
-    let file = storage.open(&log_path, false).await.map_err(io("opening a segment"))?;
+    let file = storage
+        .open(&log_path, false)
+        .await
+        .map_err(io("opening a segment"))?;
     let file_bytes = file.size().await.map_err(io("sizing a segment"))?;
     let scan = segment::scan(&file, base, file_bytes, config.index_interval_bytes)
         .await
@@ -919,8 +1058,12 @@ async fn open_active<S: Storage>(storage: &S, dir: &Path, base: u64, config: &Lo
     if file_bytes > scan.valid_bytes {
         // Cut the tail (torn bytes and preallocation alike): whatever follows the last
         // valid batch must read as zeros, or stale batches could reappear after new ones.
-        file.truncate(scan.valid_bytes).await.map_err(io("truncating a torn tail"))?;
-        file.fdatasync().await.map_err(io("truncating a torn tail"))?;
+        file.truncate(scan.valid_bytes)
+            .await
+            .map_err(io("truncating a torn tail"))?;
+        file.fdatasync()
+            .await
+            .map_err(io("truncating a torn tail"))?;
     }
     let mut seg = Segment::new(base, file, log_path);
     seg.index = scan.index;
@@ -933,7 +1076,10 @@ async fn open_active<S: Storage>(storage: &S, dir: &Path, base: u64, config: &Lo
     Ok(seg)
 }
 
-fn check_contiguous<F: StorageFile>(segments: &BTreeMap<u64, Segment<F>>, name: &str) -> LogResult<()> {
+fn check_contiguous<F: StorageFile>(
+    segments: &BTreeMap<u64, Segment<F>>,
+    name: &str,
+) -> LogResult<()> {
     let mut prev: Option<&Segment<F>> = None;
     for seg in segments.values() {
         if let Some(p) = prev {

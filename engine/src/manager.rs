@@ -52,13 +52,21 @@ impl fmt::Display for PartitionId {
 /// Kafka's rule: 1..=249 characters of `[a-zA-Z0-9._-]`, not "." or "..".
 pub fn validate_topic_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > TOPIC_NAME_BYTES_MAX {
-        return Err(format!("topic name must be 1 to {TOPIC_NAME_BYTES_MAX} characters, got {}", name.len()));
+        return Err(format!(
+            "topic name must be 1 to {TOPIC_NAME_BYTES_MAX} characters, got {}",
+            name.len()
+        ));
     }
     if name == "." || name == ".." {
         return Err(format!("topic name cannot be {name:?}"));
     }
-    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
-        return Err(format!("topic name {name:?} has the illegal character {c:?} (allowed: a-z A-Z 0-9 . _ -)"));
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "topic name {name:?} has the illegal character {c:?} (allowed: a-z A-Z 0-9 . _ -)"
+        ));
     }
     Ok(())
 }
@@ -94,7 +102,9 @@ impl<S: Storage> LogManager<S> {
                 continue;
             };
             let config = config_for(&id.topic);
-            let log = PartitionLog::open(storage.clone(), &data_dir.join(&dir), config, clock.clone()).await?;
+            let log =
+                PartitionLog::open(storage.clone(), &data_dir.join(&dir), config, clock.clone())
+                    .await?;
             logs.insert(id, Rc::new(log));
         }
         Ok(LogManager {
@@ -122,17 +132,26 @@ impl<S: Storage> LogManager<S> {
     }
 
     /// Creates (or opens, if it exists) the log of one partition.
-    pub async fn create(&mut self, id: PartitionId, config: LogConfig) -> LogResult<Rc<PartitionLog<S>>> {
+    pub async fn create(
+        &mut self,
+        id: PartitionId,
+        config: LogConfig,
+    ) -> LogResult<Rc<PartitionLog<S>>> {
         validate_topic_name(&id.topic).map_err(LogError::Config)?;
         if let Some(log) = self.logs.get(&id) {
             return Ok(log.clone());
         }
         let dir = self.data_dir.join(id.dir_name());
-        let log = Rc::new(PartitionLog::open(self.storage.clone(), &dir, config, self.clock.clone()).await?);
-        self.storage
-            .sync_dir(&self.data_dir)
-            .await
-            .map_err(|e| LogError::io(&self.data_dir.display().to_string(), "syncing the data directory", e))?;
+        let log = Rc::new(
+            PartitionLog::open(self.storage.clone(), &dir, config, self.clock.clone()).await?,
+        );
+        self.storage.sync_dir(&self.data_dir).await.map_err(|e| {
+            LogError::io(
+                &self.data_dir.display().to_string(),
+                "syncing the data directory",
+                e,
+            )
+        })?;
         self.logs.insert(id, log.clone());
         Ok(log)
     }
@@ -189,7 +208,10 @@ mod tests {
         assert!(validate_topic_name("..").is_err());
         assert!(validate_topic_name("a/b").is_err());
         assert!(validate_topic_name(&"x".repeat(250)).is_err());
-        assert_eq!(PartitionId::parse_dir_name("my-topic-3"), Some(PartitionId::new("my-topic", 3)));
+        assert_eq!(
+            PartitionId::parse_dir_name("my-topic-3"),
+            Some(PartitionId::new("my-topic", 3))
+        );
         assert_eq!(PartitionId::parse_dir_name("topic-03"), None);
         assert_eq!(PartitionId::parse_dir_name("lost+found"), None);
     }

@@ -22,7 +22,10 @@ pub fn index_name(base_offset: u64) -> String {
 }
 
 pub fn timeindex_name(base_offset: u64) -> String {
-    format!("{base_offset:0width$}.timeindex", width = SEGMENT_NAME_DIGITS)
+    format!(
+        "{base_offset:0width$}.timeindex",
+        width = SEGMENT_NAME_DIGITS
+    )
 }
 
 /// Parses `00000000000000000042.log` into 42.
@@ -159,7 +162,9 @@ pub async fn scan<F: StorageFile>(
         }
         let len = header.len();
         if pos + len as u64 > file_bytes {
-            res.stopped = Some(format!("at byte {pos}: batch of {len} bytes runs past the end"));
+            res.stopped = Some(format!(
+                "at byte {pos}: batch of {len} bytes runs past the end"
+            ));
             break;
         }
         if at + len > chunk.len() {
@@ -173,8 +178,15 @@ pub async fn scan<F: StorageFile>(
             break;
         }
         let rel = (res.next_offset - base_offset) as u32;
-        res.index.on_batch(rel, pos as u32, len as u32, header.max_timestamp_ms(), index_interval_bytes);
-        res.first_timestamp_ms.get_or_insert(header.first_timestamp_ms.get());
+        res.index.on_batch(
+            rel,
+            pos as u32,
+            len as u32,
+            header.max_timestamp_ms(),
+            index_interval_bytes,
+        );
+        res.first_timestamp_ms
+            .get_or_insert(header.first_timestamp_ms.get());
         res.next_offset = header.last_offset() + 1;
         res.valid_bytes += len as u64;
     }

@@ -91,15 +91,28 @@ mod tests {
 
     #[test]
     fn keys_apply_and_unknown_keys_are_named() {
-        let t = parse("segment_bytes = 2097152\nflush_mode = \"interval\"\nflush_interval_ms = 5").expect("parses");
+        let t = parse("segment_bytes = 2097152\nflush_mode = \"interval\"\nflush_interval_ms = 5")
+            .expect("parses");
         let c = t.apply(&LogConfig::default()).expect("valid");
         assert_eq!(c.segment_bytes, 2 << 20);
-        assert_eq!(c.flush, FlushPolicy::Interval { bytes: u64::MAX, ms: 5 });
+        assert_eq!(
+            c.flush,
+            FlushPolicy::Interval {
+                bytes: u64::MAX,
+                ms: 5
+            }
+        );
         let err = parse("segmnt_bytes = 1").expect_err("typo refused");
         assert!(err.to_string().contains("segmnt_bytes"), "{err}");
-        let err = parse("segment_bytes = 10").expect("parses").apply(&LogConfig::default()).expect_err("too small");
+        let err = parse("segment_bytes = 10")
+            .expect("parses")
+            .apply(&LogConfig::default())
+            .expect_err("too small");
         assert!(err.to_string().contains("segment.bytes"), "{err}");
-        let err = parse("flush_interval_ms = 5").expect("parses").apply(&LogConfig::default()).expect_err("needs mode");
+        let err = parse("flush_interval_ms = 5")
+            .expect("parses")
+            .apply(&LogConfig::default())
+            .expect_err("needs mode");
         assert!(err.to_string().contains("flush_mode"), "{err}");
     }
 }

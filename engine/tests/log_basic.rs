@@ -2,10 +2,10 @@
 
 mod common;
 
-use common::*;
 use cfa_engine::storage::mem::{Faults, MemStorage};
 use cfa_engine::storage::Storage;
 use cfa_engine::{Durability, FlushPolicy, LogConfig, LogError};
+use common::*;
 
 #[test]
 fn append_assigns_offsets_and_reads_back() {
@@ -18,8 +18,14 @@ fn append_assigns_offsets_and_reads_back() {
         assert_eq!((a.base_offset, a.last_offset), (0, 2));
         assert_eq!((b.base_offset, b.last_offset), (3, 4));
         // Nothing is visible until written.
-        assert!(log.read(0, 1 << 20, u64::MAX).await.expect("read").is_empty());
-        log.wait_for(b.next_offset, Durability::Written).await.expect("written");
+        assert!(log
+            .read(0, 1 << 20, u64::MAX)
+            .await
+            .expect("read")
+            .is_empty());
+        log.wait_for(b.next_offset, Durability::Written)
+            .await
+            .expect("written");
         let all = read_all(&log, 0).await;
         let values: Vec<_> = all.iter().map(|(_, v)| v.as_str()).collect();
         assert_eq!(values, ["1:0", "1:1", "1:2", "2:0", "2:1"]);
@@ -36,10 +42,16 @@ fn reads_from_disk_after_reopen_match_cache() {
         let s = MemStorage::new();
         let log = open(&s, small_config(), &clock).await;
         for i in 0..200 {
-            log.append(batch(i, 40, 1000 + i as i64)).await.expect("append");
+            log.append(batch(i, 40, 1000 + i as i64))
+                .await
+                .expect("append");
         }
         log.flush(Durability::Durable).await.expect("flush");
-        assert!(log.segment_count() >= 2, "small segments rolled: {}", log.segment_count());
+        assert!(
+            log.segment_count() >= 2,
+            "small segments rolled: {}",
+            log.segment_count()
+        );
         let before = read_all(&log, 0).await;
         assert_eq!(before.len(), 8000);
         log.close().await.expect("close");
@@ -64,7 +76,11 @@ fn offset_out_of_range_and_bounds() {
         log.flush(Durability::Durable).await.expect("flush");
         assert!(log.read(2, 100, u64::MAX).await.expect("at end").is_empty());
         match log.read(3, 100, u64::MAX).await {
-            Err(LogError::OffsetOutOfRange { offset: 3, start: 0, end: 2 }) => {}
+            Err(LogError::OffsetOutOfRange {
+                offset: 3,
+                start: 0,
+                end: 2,
+            }) => {}
             other => panic!("expected out of range, got {other:?}"),
         }
     });
@@ -76,8 +92,14 @@ fn oversized_and_corrupt_batches_are_rejected_whole() {
         let (_c, clock) = clock();
         let s = MemStorage::new();
         let log = open(&s, small_config(), &clock).await;
-        let err = log.append(sized_batch(1, 20 * 1024, 0)).await.expect_err("too large");
-        assert!(err.to_string().contains("exceeds max.message.bytes 16384"), "{err}");
+        let err = log
+            .append(sized_batch(1, 20 * 1024, 0))
+            .await
+            .expect_err("too large");
+        assert!(
+            err.to_string().contains("exceeds max.message.bytes 16384"),
+            "{err}"
+        );
         let mut bad = batch(2, 2, 0);
         let n = bad.len();
         bad[n - 1] ^= 0x40;
@@ -97,12 +119,23 @@ fn group_commit_one_fsync_for_concurrent_waiters() {
         let log = open(&s, small_config(), &clock).await;
         let mut nexts = Vec::new();
         for i in 0..5 {
-            nexts.push(log.append(batch(i, 1, 0)).await.expect("append").next_offset);
+            nexts.push(
+                log.append(batch(i, 1, 0))
+                    .await
+                    .expect("append")
+                    .next_offset,
+            );
         }
         let before = s.fsync_count();
         let waits = nexts.iter().map(|n| log.wait_for(*n, Durability::Durable));
-        futures_util::future::try_join_all(waits).await.expect("durable");
-        assert_eq!(s.fsync_count() - before, 1, "one fdatasync covered five batches");
+        futures_util::future::try_join_all(waits)
+            .await
+            .expect("durable");
+        assert_eq!(
+            s.fsync_count() - before,
+            1,
+            "one fdatasync covered five batches"
+        );
         assert_eq!(log.offsets().durable, 5);
     });
 }
@@ -113,11 +146,18 @@ fn interval_policy_defers_fsync_until_bytes_or_time() {
         let (c, clock) = clock();
         let s = MemStorage::new();
         let config = LogConfig {
-            flush: FlushPolicy::Interval { bytes: 4096, ms: 1000 },
+            flush: FlushPolicy::Interval {
+                bytes: 4096,
+                ms: 1000,
+            },
             ..small_config()
         };
         let log = open(&s, config, &clock).await;
-        let n = log.append(batch(1, 1, 0)).await.expect("append").next_offset;
+        let n = log
+            .append(batch(1, 1, 0))
+            .await
+            .expect("append")
+            .next_offset;
         log.wait_for(n, Durability::Written).await.expect("written");
         let o = log.offsets();
         assert_eq!((o.written, o.durable), (1, 0), "written, not yet synced");
@@ -127,7 +167,11 @@ fn interval_policy_defers_fsync_until_bytes_or_time() {
         log.maintain().await.expect("maintain");
         assert_eq!(log.offsets().durable, 1, "time interval synced it");
         // Bytes interval: a write that crosses 4096 unsynced bytes also syncs.
-        let n = log.append(sized_batch(2, 5000, 0)).await.expect("append").next_offset;
+        let n = log
+            .append(sized_batch(2, 5000, 0))
+            .await
+            .expect("append")
+            .next_offset;
         log.wait_for(n, Durability::Written).await.expect("written");
         assert_eq!(log.offsets().durable, n);
     });
@@ -139,11 +183,25 @@ fn fsync_failure_poisons_the_log() {
         let (_c, clock) = clock();
         let s = MemStorage::new();
         let log = open(&s, small_config(), &clock).await;
-        let n = log.append(batch(1, 1, 0)).await.expect("append").next_offset;
+        let n = log
+            .append(batch(1, 1, 0))
+            .await
+            .expect("append")
+            .next_offset;
         log.flush(Durability::Durable).await.expect("flush");
-        s.set_faults(Faults { fail_fsync: 1, ..Faults::default() });
-        let n2 = log.append(batch(2, 1, 0)).await.expect("append").next_offset;
-        let err = log.wait_for(n2, Durability::Durable).await.expect_err("fsync fails");
+        s.set_faults(Faults {
+            fail_fsync: 1,
+            ..Faults::default()
+        });
+        let n2 = log
+            .append(batch(2, 1, 0))
+            .await
+            .expect("append")
+            .next_offset;
+        let err = log
+            .wait_for(n2, Durability::Durable)
+            .await
+            .expect_err("fsync fails");
         assert!(err.to_string().contains("fsyncing"), "{err}");
         // No retry: the fault is gone, yet the log refuses appends and flushes.
         s.set_faults(Faults::default());
@@ -168,13 +226,23 @@ fn enospc_is_a_clear_error_and_keeps_durable_data() {
             log.append(batch(i, 2, 0)).await.expect("append");
         }
         log.flush(Durability::Durable).await.expect("flush");
-        let used: u64 = s.paths().iter().map(|p| s.file_bytes(p).map_or(0, |b| b.len() as u64)).sum();
-        s.set_faults(Faults { capacity_bytes: Some(used), ..Faults::default() });
+        let used: u64 = s
+            .paths()
+            .iter()
+            .map(|p| s.file_bytes(p).map_or(0, |b| b.len() as u64))
+            .sum();
+        s.set_faults(Faults {
+            capacity_bytes: Some(used),
+            ..Faults::default()
+        });
         // Fill the active segment's allocation, then the next allocation fails.
         let mut err = None;
         for i in 0..10_000 {
             match log.append(sized_batch(100 + i, 4000, 0)).await {
-                Ok(info) => log.wait_for(info.next_offset, Durability::Durable).await.expect("fits"),
+                Ok(info) => log
+                    .wait_for(info.next_offset, Durability::Durable)
+                    .await
+                    .expect("fits"),
                 Err(e) => {
                     err = Some(e);
                     break;
@@ -185,7 +253,10 @@ fn enospc_is_a_clear_error_and_keeps_durable_data() {
         assert!(matches!(err, LogError::NoSpace { .. }), "{err}");
         assert!(err.to_string().contains("no space left on device"), "{err}");
         let durable = log.offsets().durable;
-        assert!(log.poisoned().is_none(), "ENOSPC on allocation refuses, does not poison");
+        assert!(
+            log.poisoned().is_none(),
+            "ENOSPC on allocation refuses, does not poison"
+        );
         s.set_faults(Faults::default());
         s.crash(None);
         let log = open(&s, small_config(), &clock).await;
@@ -206,17 +277,25 @@ fn retention_by_size_and_time() {
         let log = open(&s, config.clone(), &clock).await;
         let t0 = 1_700_000_000_000;
         for i in 0..100 {
-            log.append(sized_batch(i, 4000, t0 + i as i64)).await.expect("append");
+            log.append(sized_batch(i, 4000, t0 + i as i64))
+                .await
+                .expect("append");
         }
         log.flush(Durability::Durable).await.expect("flush");
         let before = log.size_bytes();
         let deleted = log.enforce_retention().await.expect("retention");
         assert!(deleted > 0);
         assert!(log.size_bytes() <= before);
-        assert!(log.size_bytes() >= 100 * 1024 - 64 * 1024, "keeps about retention.bytes");
+        assert!(
+            log.size_bytes() >= 100 * 1024 - 64 * 1024,
+            "keeps about retention.bytes"
+        );
         let start = log.offsets().log_start;
         assert!(start > 0);
-        assert!(matches!(log.read(0, 100, u64::MAX).await, Err(LogError::OffsetOutOfRange { .. })));
+        assert!(matches!(
+            log.read(0, 100, u64::MAX).await,
+            Err(LogError::OffsetOutOfRange { .. })
+        ));
         assert_eq!(read_all(&log, start).await.len() as u64, 100 - start);
         // Time: move the clock 8 days on; every sealed segment expires, the active stays.
         c.set(t0 + 8 * 24 * 3600 * 1000);
@@ -236,7 +315,10 @@ fn segment_ms_rolls_an_old_segment() {
     block_on(async {
         let (c, clock) = clock();
         let s = MemStorage::new();
-        let config = LogConfig { segment_ms: 60_000, ..small_config() };
+        let config = LogConfig {
+            segment_ms: 60_000,
+            ..small_config()
+        };
         let log = open(&s, config, &clock).await;
         log.append(batch(1, 1, 0)).await.expect("append");
         c.advance(59_999);
@@ -255,26 +337,48 @@ fn timestamp_lookup_and_index_rebuild() {
         let s = MemStorage::new();
         let log = open(&s, small_config(), &clock).await;
         for i in 0..300u64 {
-            log.append(batch(i, 40, 10_000 + i as i64 * 10)).await.expect("append");
+            log.append(batch(i, 40, 10_000 + i as i64 * 10))
+                .await
+                .expect("append");
         }
         log.flush(Durability::Durable).await.expect("flush");
         assert!(log.segment_count() >= 3);
         assert_eq!(log.offset_for_timestamp(0).await.expect("ts"), Some(0));
-        assert_eq!(log.offset_for_timestamp(10_000 + 1234).await.expect("ts"), Some(40 * 124));
-        assert_eq!(log.offset_for_timestamp(10_000 + 2990).await.expect("ts"), Some(40 * 299));
-        assert_eq!(log.offset_for_timestamp(99_999_999).await.expect("ts"), None);
+        assert_eq!(
+            log.offset_for_timestamp(10_000 + 1234).await.expect("ts"),
+            Some(40 * 124)
+        );
+        assert_eq!(
+            log.offset_for_timestamp(10_000 + 2990).await.expect("ts"),
+            Some(40 * 299)
+        );
+        assert_eq!(
+            log.offset_for_timestamp(99_999_999).await.expect("ts"),
+            None
+        );
         let before = read_all(&log, 0).await;
         log.close().await.expect("close");
         // Remove one index and make another stale: both are rebuilt on open.
-        let idx: Vec<_> = s.paths().into_iter().filter(|p| p.extension().is_some_and(|e| e == "index")).collect();
+        let idx: Vec<_> = s
+            .paths()
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "index"))
+            .collect();
         assert!(idx.len() >= 2);
         let paths_before = s.paths().len();
         s.remove_file(&idx[0]).await.expect("remove");
         s.set_file_bytes(&idx[1], b"garbage".to_vec());
         let log = open(&s, small_config(), &clock).await;
         assert_eq!(s.paths().len(), paths_before, "missing index rewritten");
-        assert_ne!(s.file_bytes(&idx[1]).expect("index"), b"garbage".to_vec(), "stale index rewritten");
+        assert_ne!(
+            s.file_bytes(&idx[1]).expect("index"),
+            b"garbage".to_vec(),
+            "stale index rewritten"
+        );
         assert_eq!(read_all(&log, 0).await, before);
-        assert_eq!(log.offset_for_timestamp(10_000 + 1234).await.expect("ts"), Some(40 * 124));
+        assert_eq!(
+            log.offset_for_timestamp(10_000 + 1234).await.expect("ts"),
+            Some(40 * 124)
+        );
     });
 }

@@ -135,7 +135,11 @@ impl StorageFile for GlommioFile {
     }
 
     async fn write_at(&self, buf: GlommioBuf, pos: u64) -> io::Result<usize> {
-        assert_eq!(pos % PAGE_BYTES as u64, 0, "direct I/O writes are page aligned");
+        assert_eq!(
+            pos % PAGE_BYTES as u64,
+            0,
+            "direct I/O writes are page aligned"
+        );
         let len = buf.len();
         let n = self.file.write_at(buf.0, pos).await.map_err(to_io)?;
         if n != len {

@@ -35,7 +35,7 @@ pub struct Faults {
     pub fail_writes: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Fs {
     files: BTreeMap<PathBuf, MemFile>,
     dirs: BTreeSet<PathBuf>,
@@ -69,6 +69,14 @@ pub struct MemStorage {
 impl MemStorage {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An independent copy of the whole file system (for running many crash variants
+    /// from one prepared state).
+    pub fn deep_clone(&self) -> MemStorage {
+        MemStorage {
+            fs: Rc::new(RefCell::new(self.fs.borrow().clone())),
+        }
     }
 
     pub fn set_faults(&self, faults: Faults) {
@@ -270,7 +278,11 @@ impl StorageFile for MemFileHandle {
     }
 
     async fn write_at(&self, buf: MemBuf, pos: u64) -> io::Result<usize> {
-        assert_eq!(pos % PAGE_BYTES as u64, 0, "direct I/O writes are page aligned");
+        assert_eq!(
+            pos % PAGE_BYTES as u64,
+            0,
+            "direct I/O writes are page aligned"
+        );
         let end = pos as usize + buf.len();
         {
             let fs = self.storage.fs.borrow();
@@ -305,7 +317,8 @@ impl StorageFile for MemFileHandle {
                 return Err(io::Error::from_raw_os_error(libc::EIO));
             }
         }
-        self.storage.with_file(&self.path, |f| f.durable = f.current.clone())
+        self.storage
+            .with_file(&self.path, |f| f.durable = f.current.clone())
     }
 
     async fn allocate(&self, len: u64) -> io::Result<()> {
@@ -323,7 +336,8 @@ impl StorageFile for MemFileHandle {
     }
 
     async fn size(&self) -> io::Result<u64> {
-        self.storage.with_file(&self.path, |f| f.current.len() as u64)
+        self.storage
+            .with_file(&self.path, |f| f.current.len() as u64)
     }
 
     async fn close(self) -> io::Result<()> {

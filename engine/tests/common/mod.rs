@@ -47,7 +47,11 @@ pub fn clock() -> (ManualClock, ClockRef) {
     (c.clone(), Rc::new(c))
 }
 
-pub async fn open(storage: &MemStorage, config: LogConfig, clock: &ClockRef) -> PartitionLog<MemStorage> {
+pub async fn open(
+    storage: &MemStorage,
+    config: LogConfig,
+    clock: &ClockRef,
+) -> PartitionLog<MemStorage> {
     PartitionLog::open(storage.clone(), Path::new(DIR), config, clock.clone())
         .await
         .expect("log opens")
@@ -68,7 +72,10 @@ pub async fn read_all(log: &PartitionLog<MemStorage>, from: u64) -> Vec<(u64, St
                     continue;
                 }
                 assert_eq!(r.offset, next, "offsets are contiguous");
-                out.push((r.offset, String::from_utf8(r.value.expect("value").to_vec()).expect("utf8")));
+                out.push((
+                    r.offset,
+                    String::from_utf8(r.value.expect("value").to_vec()).expect("utf8"),
+                ));
                 next += 1;
             }
         }
