@@ -37,6 +37,9 @@ impl Storage for GlommioStorage {
     }
 
     async fn open(&self, path: &Path, create: bool) -> io::Result<GlommioFile> {
+        if let Some(dir) = path.parent() {
+            probe_iopoll_once(dir).await?;
+        }
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -87,6 +90,40 @@ impl Storage for GlommioStorage {
             Err(e) => Err(e),
         }
     }
+}
+
+thread_local! {
+    /// Devices whose iopoll support glommio has probed on this thread, with real data.
+    static PROBED_DEVICES: std::cell::RefCell<std::collections::HashSet<u64>> = Default::default();
+}
+
+/// glommio decides, once per thread and device, whether reads go to its IOPOLL ring by
+/// reading the first DMA file opened there. If that file is empty (a new segment), the
+/// probe read hits EOF, "succeeds", and every later read on the device fails with
+/// EOPNOTSUPP on devices without poll queues (virtio, most cloud disks). So before the
+/// first open on a device we open a probe file that holds one page of data.
+async fn probe_iopoll_once(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let dev = std::fs::metadata(dir)?.dev();
+    if PROBED_DEVICES.with(|p| p.borrow().contains(&dev)) {
+        return Ok(());
+    }
+    let probe = dir.join(".cfa-iopoll-probe");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&probe)?;
+        f.write_all(&[0u8; PAGE_BYTES])?;
+        f.sync_all()?;
+    }
+    let opened = OpenOptions::new()
+        .read(true)
+        .dma_open(&probe)
+        .await
+        .map_err(to_io);
+    let _ = std::fs::remove_file(&probe);
+    opened?.close().await.map_err(to_io)?;
+    PROBED_DEVICES.with(|p| p.borrow_mut().insert(dev));
+    Ok(())
 }
 
 fn list(path: &Path, dirs: bool) -> io::Result<Vec<String>> {
