@@ -225,4 +225,29 @@ mod tests {
         assert_eq!(ix.scan_start_for_time(0), 0);
         assert_eq!(ix.scan_start_for_time(10_000), 9);
     }
+
+    proptest::proptest! {
+        /// The index decoder never panics on arbitrary bytes, and anything it accepts
+        /// satisfies the lookup invariants.
+        #[test]
+        fn decode_survives_garbage(
+            offsets in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            times in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            log_bytes in 0u64..100_000,
+            magic in proptest::prelude::any::<bool>(),
+        ) {
+            let mut o = offsets;
+            let mut t = times;
+            if magic && o.len() >= 16 && t.len() >= 16 {
+                o[..8].copy_from_slice(INDEX_MAGIC);
+                o[8..16].copy_from_slice(&log_bytes.to_le_bytes());
+                t[..8].copy_from_slice(TIMEINDEX_MAGIC);
+                t[8..16].copy_from_slice(&log_bytes.to_le_bytes());
+            }
+            if let Some(ix) = SegmentIndex::decode(&o, &t, log_bytes) {
+                let p = ix.position_for(u32::MAX);
+                proptest::prop_assert!(u64::from(p) < log_bytes.max(1));
+            }
+        }
+    }
 }

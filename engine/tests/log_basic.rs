@@ -382,3 +382,53 @@ fn timestamp_lookup_and_index_rebuild() {
         );
     });
 }
+
+#[test]
+fn log_manager_creates_discovers_and_deletes_partitions() {
+    use cfa_engine::{LogManager, PartitionId};
+    use std::path::Path;
+    block_on(async {
+        let (_c, clock) = clock();
+        let s = MemStorage::new();
+        let data = Path::new("/data");
+        let mut m = LogManager::open(s.clone(), data, clock.clone(), |_| small_config())
+            .await
+            .expect("open");
+        assert!(m.is_empty());
+        for p in 0..3 {
+            let log = m
+                .create(PartitionId::new("soccer", p), small_config())
+                .await
+                .expect("create");
+            log.append(batch(u64::from(p), 1 + p, 0))
+                .await
+                .expect("append");
+        }
+        let err = m
+            .create(PartitionId::new("bad/name", 0), small_config())
+            .await
+            .err()
+            .expect("invalid topic");
+        assert!(err.to_string().contains("illegal character"), "{err}");
+        m.close().await.expect("close");
+        let mut m = LogManager::open(s.clone(), data, clock.clone(), |_| small_config())
+            .await
+            .expect("reopen");
+        assert_eq!(m.len(), 3);
+        let p2 = m.get(&PartitionId::new("soccer", 2)).expect("found");
+        assert_eq!(p2.offsets().next, 3);
+        assert!(m
+            .delete(&PartitionId::new("soccer", 1))
+            .await
+            .expect("delete"));
+        assert!(!m
+            .delete(&PartitionId::new("soccer", 1))
+            .await
+            .expect("already gone"));
+        let m = LogManager::open(s, data, clock, |_| small_config())
+            .await
+            .expect("reopen");
+        let ids: Vec<String> = m.ids().map(|id| id.to_string()).collect();
+        assert_eq!(ids, ["soccer-0", "soccer-2"]);
+    });
+}
