@@ -229,3 +229,61 @@ impl StorageFile for GlommioFile {
         }
     }
 }
+
+/// glommio needs at least this much locked memory per executor besides its io_memory.
+pub const MEMLOCK_BASE_BYTES: u64 = 512 * 1024;
+
+/// The locked memory `executors` glommio executors with `io_memory_bytes` each need:
+/// glommio registers io_memory with each of its three rings, and each registration counts
+/// against RLIMIT_MEMLOCK.
+pub fn memlock_needed_bytes(io_memory_bytes: usize, executors: usize) -> u64 {
+    (3 * io_memory_bytes as u64 + MEMLOCK_BASE_BYTES) * executors as u64
+}
+
+/// Checks RLIMIT_MEMLOCK before starting executors and names what to raise when it is too
+/// low, instead of failing later with an opaque io_uring error.
+pub fn check_memlock(io_memory_bytes: usize, executors: usize) -> Result<(), String> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the rlimit we pass and reads nothing else.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) };
+    if rc != 0 {
+        return Err(format!(
+            "getrlimit(RLIMIT_MEMLOCK) failed: {}",
+            io::Error::last_os_error()
+        ));
+    }
+    let needed = memlock_needed_bytes(io_memory_bytes, executors);
+    if lim.rlim_cur != libc::RLIM_INFINITY && lim.rlim_cur < needed {
+        return Err(format!(
+            "locked-memory limit (RLIMIT_MEMLOCK) is {} KiB but {executors} shard(s) with io_memory {} KiB need {} KiB: \
+             raise it (`ulimit -l {}`, or LimitMEMLOCK= in the systemd unit) or lower io_memory / the shard count",
+            lim.rlim_cur / 1024,
+            io_memory_bytes / 1024,
+            needed / 1024,
+            needed.div_ceil(1024)
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memlock_check_names_the_limit() {
+        assert_eq!(
+            memlock_needed_bytes(1 << 20, 2),
+            2 * (3 * (1 << 20) + 512 * 1024)
+        );
+        assert!(
+            check_memlock(1 << 20, 1).is_ok(),
+            "8 MiB limit fits one 1 MiB shard"
+        );
+        let err = check_memlock(1 << 30, 64).expect_err("far too much");
+        assert!(err.contains("ulimit -l"), "{err}");
+    }
+}
