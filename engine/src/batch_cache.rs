@@ -87,6 +87,11 @@ impl BatchCache {
         out
     }
 
+    /// The first offset the cache holds, if any.
+    pub fn first_offset(&self) -> Option<u64> {
+        self.batches.front().map(|b| b.base_offset)
+    }
+
     pub fn bytes(&self) -> usize {
         self.bytes
     }

@@ -6,8 +6,9 @@
 //! The appender contract (as in Redpanda's segment_appender): [`PartitionLog::append`] is
 //! in memory (offsets assigned, batch cached); [`PartitionLog::wait_for`] with
 //! [`Durability::Written`] or [`Durability::Durable`] drives the write (direct I/O) and the
-//! fdatasync. One flush is in flight at a time; everything appended while it runs is
-//! covered by the next one, so one fdatasync serves many batches (group commit).
+//! fdatasync. One write and one fdatasync may be in flight at a time (a write may overlap
+//! an fdatasync); everything written while an fdatasync runs is covered by the next one,
+//! so one fdatasync serves many batches (group commit).
 //!
 //! Invariants (asserted where cheap):
 //! - `log_start <= durable_offset <= written_offset <= next_offset`.
@@ -129,16 +130,17 @@ struct FlushPlan<F: StorageFile> {
     new_zeroed_until: u64,
 }
 
-/// Resets the in-flight flag and wakes waiters even when a flush future is dropped.
-struct FlushGuard<'a> {
-    flushing: &'a Cell<bool>,
-    flushed: &'a Event,
+/// Resets an in-flight flag (write or fdatasync) and wakes waiters, also when the future
+/// driving it is dropped half-way.
+struct PhaseGuard<'a> {
+    flag: &'a Cell<bool>,
+    event: &'a Event,
 }
 
-impl Drop for FlushGuard<'_> {
+impl Drop for PhaseGuard<'_> {
     fn drop(&mut self) {
-        self.flushing.set(false);
-        self.flushed.notify(usize::MAX);
+        self.flag.set(false);
+        self.event.notify(usize::MAX);
     }
 }
 
@@ -150,7 +152,11 @@ pub struct PartitionLog<S: Storage> {
     clock: ClockRef,
     state: RefCell<State<S::File>>,
     append_lock: async_lock::Mutex<()>,
-    flushing: Cell<bool>,
+    /// A write is in flight.
+    writing: Cell<bool>,
+    /// An fdatasync is in flight.
+    syncing: Cell<bool>,
+    /// Fired when a write or an fdatasync ends.
     flushed: Event,
 }
 
@@ -231,7 +237,8 @@ impl<S: Storage> PartitionLog<S> {
             clock,
             state: RefCell::new(state),
             append_lock: async_lock::Mutex::new(()),
-            flushing: Cell::new(false),
+            writing: Cell::new(false),
+            syncing: Cell::new(false),
             flushed: Event::new(),
         })
     }
@@ -266,6 +273,11 @@ impl<S: Storage> PartitionLog<S> {
     /// Base offsets of the segments, oldest first.
     pub fn segment_bases(&self) -> Vec<u64> {
         self.state.borrow().segments.keys().copied().collect()
+    }
+
+    /// The first offset the batch cache holds (reads from there on need no disk).
+    pub fn cached_from(&self) -> Option<u64> {
+        self.state.borrow().cache.first_offset()
     }
 
     pub fn cached_bytes(&self) -> usize {
@@ -454,8 +466,10 @@ impl<S: Storage> PartitionLog<S> {
         }
     }
 
-    /// Waits until every offset below `offset` is written (or durable), driving the flush
-    /// itself when none is in flight. Many waiters share one write and one fdatasync.
+    /// Waits until every offset below `offset` is written (or durable), driving the write
+    /// or the fdatasync itself when none is in flight. Writes are serialized, and so are
+    /// fdatasyncs, but a write may run while an fdatasync is in flight: the next fdatasync
+    /// then covers every batch written meanwhile (group commit).
     pub async fn wait_for(&self, offset: u64, level: Durability) -> LogResult<()> {
         assert!(
             offset <= self.state.borrow().next_offset,
@@ -466,18 +480,27 @@ impl<S: Storage> PartitionLog<S> {
                 return Ok(());
             }
             self.check_poisoned()?;
-            if self.flushing.get() {
+            let phase = if self.satisfied(offset, Durability::Written) {
+                &self.syncing
+            } else {
+                &self.writing
+            };
+            if phase.get() {
                 let listener = self.flushed.listen();
-                if self.flushing.get() {
+                if phase.get() {
                     listener.await;
                 }
                 continue;
             }
-            self.flush_once(level == Durability::Durable).await?;
+            if std::ptr::eq(phase, &self.writing) {
+                self.write_once().await?;
+            } else {
+                self.sync_once().await?;
+            }
         }
     }
 
-    /// Writes everything appended and, if `sync` or the flush policy says so, fdatasyncs.
+    /// Writes everything appended and, for `Durable`, fdatasyncs it.
     pub async fn flush(&self, level: Durability) -> LogResult<()> {
         let next = self.state.borrow().next_offset;
         self.wait_for(next, level).await
@@ -487,71 +510,96 @@ impl<S: Storage> PartitionLog<S> {
     pub async fn maintain(&self) -> LogResult<()> {
         let due = {
             let st = self.state.borrow();
+            let unsynced = st.durable_offset < st.next_offset;
             match self.config.flush {
-                FlushPolicy::EveryBatch => st.unsynced_bytes > 0 || !st.pending.is_empty(),
-                FlushPolicy::Interval { ms, .. } => st.oldest_unsynced_ms.is_some_and(|t| {
-                    self.clock.now_ms().saturating_sub(t) >= i64::try_from(ms).unwrap_or(i64::MAX)
-                }),
+                FlushPolicy::EveryBatch => unsynced,
+                FlushPolicy::Interval { ms, .. } => unsynced && self.age_due(&st, ms),
             }
         };
-        if due && !self.flushing.get() && self.poisoned().is_none() {
+        if due && self.poisoned().is_none() {
             self.flush(Durability::Durable).await?;
         }
         Ok(())
     }
 
-    async fn flush_once(&self, want_sync: bool) -> LogResult<()> {
-        assert!(!self.flushing.get(), "one flush at a time");
-        self.flushing.set(true);
-        let _guard = FlushGuard {
-            flushing: &self.flushing,
-            flushed: &self.flushed,
-        };
-        match self.flush_inner(want_sync).await {
-            Ok(()) => Ok(()),
-            Err(e) => Err(self.poison(e)),
-        }
+    fn age_due(&self, st: &State<S::File>, ms: u64) -> bool {
+        st.oldest_unsynced_ms.is_some_and(|t| {
+            self.clock.now_ms().saturating_sub(t) >= i64::try_from(ms).unwrap_or(i64::MAX)
+        })
     }
 
-    fn sync_due(&self, st: &State<S::File>, new_bytes: usize) -> bool {
+    /// Whether the flush policy wants an fdatasync now, whatever the waiters asked for.
+    fn sync_due(&self, st: &State<S::File>) -> bool {
+        if st.durable_offset == st.written_offset {
+            return false;
+        }
         match self.config.flush {
             FlushPolicy::EveryBatch => true,
             FlushPolicy::Interval { bytes, ms } => {
-                let age_due = st.oldest_unsynced_ms.is_some_and(|t| {
-                    self.clock.now_ms().saturating_sub(t) >= i64::try_from(ms).unwrap_or(i64::MAX)
-                });
-                st.unsynced_bytes + new_bytes as u64 >= bytes || age_due
+                st.unsynced_bytes >= bytes || self.age_due(st, ms)
             }
         }
     }
 
-    async fn flush_inner(&self, want_sync: bool) -> LogResult<()> {
-        let (plan, sync) = {
+    /// Writes everything pending in one go (several chunks in flight), then, if the policy
+    /// says so, fdatasyncs. Written waiters are released before that fdatasync.
+    async fn write_once(&self) -> LogResult<()> {
+        {
+            assert!(!self.writing.get(), "one write at a time");
+            self.writing.set(true);
+            let _guard = PhaseGuard {
+                flag: &self.writing,
+                event: &self.flushed,
+            };
+            let plan = self.plan_flush(&self.state.borrow());
+            if let Some(mut p) = plan {
+                let writes = std::mem::take(&mut p.writes);
+                let futs = writes
+                    .into_iter()
+                    .map(|(buf, pos)| p.file.write_at(buf, pos));
+                if let Err(e) = futures_util::future::try_join_all(futs).await {
+                    return Err(self.poison(LogError::io(
+                        &self.name,
+                        "writing the active segment",
+                        e,
+                    )));
+                }
+                self.commit_write(p);
+            }
+        }
+        let due = self.sync_due(&self.state.borrow());
+        if due && !self.syncing.get() {
+            self.sync_once().await?;
+        }
+        Ok(())
+    }
+
+    /// One fdatasync of the active segment, covering everything written before it starts.
+    async fn sync_once(&self) -> LogResult<()> {
+        assert!(!self.syncing.get(), "one fdatasync at a time");
+        self.syncing.set(true);
+        let _guard = PhaseGuard {
+            flag: &self.syncing,
+            event: &self.flushed,
+        };
+        let (file, target, bytes) = {
             let st = self.state.borrow();
-            let plan = self.plan_flush(&st);
-            let new_bytes = plan.as_ref().map_or(0, |p| p.bytes);
-            let unsynced = st.durable_offset < st.written_offset || new_bytes > 0;
-            let sync = unsynced && (want_sync || self.sync_due(&st, new_bytes));
-            (plan, sync)
+            (
+                st.active().file.clone(),
+                st.written_offset,
+                st.unsynced_bytes,
+            )
         };
-        let file = match &plan {
-            Some(p) => p.file.clone(),
-            None => self.state.borrow().active().file.clone(),
-        };
-        let mut plan = plan;
-        if let Some(p) = plan.as_mut() {
-            let writes = std::mem::take(&mut p.writes);
-            let futs = writes.into_iter().map(|(buf, pos)| file.write_at(buf, pos));
-            futures_util::future::try_join_all(futs)
-                .await
-                .map_err(self.io_err("writing the active segment"))?;
+        if let Err(e) = file.fdatasync().await {
+            return Err(self.poison(LogError::io(&self.name, "fsyncing the active segment", e)));
         }
-        if sync {
-            file.fdatasync()
-                .await
-                .map_err(self.io_err("fsyncing the active segment"))?;
+        let mut st = self.state.borrow_mut();
+        st.durable_offset = st.durable_offset.max(target);
+        st.unsynced_bytes -= bytes;
+        if st.durable_offset == st.written_offset {
+            st.oldest_unsynced_ms = None;
         }
-        self.commit_flush(plan, sync);
+        st.check_invariants();
         Ok(())
     }
 
@@ -606,7 +654,7 @@ impl<S: Storage> PartitionLog<S> {
             tail_start,
             new_written_size,
         );
-        let new_zeroed_until = self.plan_zero_fill(seg, end, &mut writes);
+        let new_zeroed_until = self.plan_zero_fill(seg, page_pos, end, &mut writes);
         Some(FlushPlan {
             file: seg.file.clone(),
             writes,
@@ -621,19 +669,25 @@ impl<S: Storage> PartitionLog<S> {
 
     /// Adds zero writes ahead of the data so later data lands on written extents and its
     /// fdatasync commits no extent conversion (see design.md on ext4).
+    ///
+    /// Each flush zero-fills at most twice its own data size (between one page and one
+    /// write chunk), so the lead builds up over a few flushes and no single flush pays for
+    /// the whole `zero_fill_ahead_bytes` at once (that showed as p99.9 spikes).
     fn plan_zero_fill(
         &self,
         seg: &Segment<S::File>,
+        data_start: u64,
         data_end: u64,
         writes: &mut Vec<(<S::File as StorageFile>::Buf, u64)>,
     ) -> u64 {
         let ahead = self.config.zero_fill_ahead_bytes;
         let zeroed = seg.zeroed_until.max(data_end);
-        if ahead == 0 || data_end + ahead / 2 <= seg.zeroed_until {
+        if ahead == 0 || data_end + ahead <= seg.zeroed_until {
             return zeroed;
         }
-        let limit = align_down(seg.allocated);
-        let zero_end = (zeroed + ahead).min(limit);
+        let step = (2 * (data_end - data_start)).clamp(PAGE_BYTES as u64, WRITE_CHUNK_BYTES as u64);
+        let limit = align_down(seg.allocated).min(data_end + ahead);
+        let zero_end = (zeroed + step).min(limit);
         let mut pos = zeroed;
         while pos < zero_end {
             let n = ((zero_end - pos) as usize).min(WRITE_CHUNK_BYTES);
@@ -643,25 +697,18 @@ impl<S: Storage> PartitionLog<S> {
         zero_end.max(zeroed)
     }
 
-    fn commit_flush(&self, plan: Option<FlushPlan<S::File>>, synced: bool) {
+    fn commit_write(&self, p: FlushPlan<S::File>) {
         let now = self.clock.now_ms();
         let mut st = self.state.borrow_mut();
-        if let Some(p) = plan {
-            st.pending.drain(..p.batches);
-            st.pending_bytes -= p.bytes;
-            st.tail_page = p.new_tail_page;
-            st.written_offset = p.target_offset;
-            st.unsynced_bytes += p.bytes as u64;
-            st.oldest_unsynced_ms.get_or_insert(now);
-            let seg = st.active_mut();
-            seg.written_size = p.new_written_size;
-            seg.zeroed_until = p.new_zeroed_until;
-        }
-        if synced {
-            st.durable_offset = st.written_offset;
-            st.unsynced_bytes = 0;
-            st.oldest_unsynced_ms = None;
-        }
+        st.pending.drain(..p.batches);
+        st.pending_bytes -= p.bytes;
+        st.tail_page = p.new_tail_page;
+        st.written_offset = p.target_offset;
+        st.unsynced_bytes += p.bytes as u64;
+        st.oldest_unsynced_ms.get_or_insert(now);
+        let seg = st.active_mut();
+        seg.written_size = p.new_written_size;
+        seg.zeroed_until = p.new_zeroed_until;
         st.check_invariants();
     }
 
