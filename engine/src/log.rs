@@ -633,7 +633,7 @@ impl<S: Storage> PartitionLog<S> {
                 if src.is_empty() {
                     match sources.next() {
                         Some(s) => src = s,
-                        None => break, // the rest of the page stays zero
+                        None => break, // the rest of the page is zero padding
                     }
                     continue;
                 }
@@ -642,6 +642,7 @@ impl<S: Storage> PartitionLog<S> {
                 src = &src[k..];
                 filled += k;
             }
+            buf[filled..].fill(0);
             writes.push((buf, pos));
             pos += n as u64;
         }
@@ -691,7 +692,9 @@ impl<S: Storage> PartitionLog<S> {
         let mut pos = zeroed;
         while pos < zero_end {
             let n = ((zero_end - pos) as usize).min(WRITE_CHUNK_BYTES);
-            writes.push((seg.file.alloc_buf(n), pos));
+            let mut zeros = seg.file.alloc_buf(n);
+            zeros.fill(0);
+            writes.push((zeros, pos));
             pos += n as u64;
         }
         zero_end.max(zeroed)

@@ -432,3 +432,30 @@ fn log_manager_creates_discovers_and_deletes_partitions() {
         assert_eq!(ids, ["soccer-0", "soccer-2"]);
     });
 }
+
+#[test]
+fn padding_after_the_last_batch_is_zeros() {
+    // Write buffers are not zeroed when allocated (MemStorage fills them with 0xA5): the
+    // padding of the last page must still reach the disk as zeros, never stale memory.
+    block_on(async {
+        let (_c, clock) = clock();
+        let s = MemStorage::new();
+        let log = open(&s, small_config(), &clock).await;
+        for i in 0..3 {
+            let n = log
+                .append(batch(i, 3, 0))
+                .await
+                .expect("append")
+                .next_offset;
+            log.wait_for(n, Durability::Durable).await.expect("durable");
+            let image = s
+                .file_bytes(&std::path::Path::new(DIR).join(cfa_engine::segment::log_name(0)))
+                .expect("segment");
+            let end = log.size_bytes() as usize;
+            assert!(
+                image[end..].iter().all(|b| *b == 0),
+                "non-zero bytes after the log end"
+            );
+        }
+    });
+}

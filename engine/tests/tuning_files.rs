@@ -21,21 +21,39 @@ fn every_tuning_profile_is_valid() {
             continue;
         }
         let text = std::fs::read_to_string(&path).expect("readable");
-        let profile: Profile = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let profile: Profile =
+            toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         profile
             .log
             .apply(&LogConfig::default())
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        seen.push(path.file_name().expect("name").to_string_lossy().into_owned());
+        seen.push(
+            path.file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned(),
+        );
     }
     seen.sort();
-    assert_eq!(seen, ["default.toml", "durable.toml", "latency.toml", "throughput.toml"]);
+    assert_eq!(
+        seen,
+        [
+            "default.toml",
+            "durable.toml",
+            "latency.toml",
+            "throughput.toml"
+        ]
+    );
 }
 
 #[test]
 fn a_typo_is_refused_with_its_name() {
-    let err = toml::from_str::<Profile>("[log]\nflush_mod = \"interval\"\n").err().expect("refused");
+    let err = toml::from_str::<Profile>("[log]\nflush_mod = \"interval\"\n")
+        .err()
+        .expect("refused");
     assert!(err.to_string().contains("flush_mod"), "{err}");
-    let err = toml::from_str::<Profile>("[logs]\n").err().expect("refused");
+    let err = toml::from_str::<Profile>("[logs]\n")
+        .err()
+        .expect("refused");
     assert!(err.to_string().contains("logs"), "{err}");
 }

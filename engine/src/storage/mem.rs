@@ -274,7 +274,9 @@ impl StorageFile for MemFileHandle {
 
     fn alloc_buf(&self, len: usize) -> MemBuf {
         assert_eq!(len % PAGE_BYTES, 0, "direct I/O buffers are page multiples");
-        MemBuf(vec![0; len])
+        // Garbage on purpose: a caller that forgets to fill a byte writes 0xA5 to the
+        // "disk", and the crash and recovery tests notice.
+        MemBuf(vec![0xA5; len])
     }
 
     async fn write_at(&self, buf: MemBuf, pos: u64) -> io::Result<usize> {

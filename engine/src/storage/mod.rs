@@ -46,7 +46,8 @@ pub trait Storage: Clone + 'static {
 pub trait StorageFile: 'static {
     type Buf: IoBuf;
 
-    /// Allocates a zeroed, aligned buffer of `len` bytes (`len` a multiple of the page size).
+    /// Allocates an aligned buffer of `len` bytes (`len` a multiple of the page size).
+    /// Its contents are unspecified: the caller writes every byte before using it.
     fn alloc_buf(&self, len: usize) -> Self::Buf;
     /// Writes the whole buffer at `pos` (page aligned). Returns the bytes written.
     async fn write_at(&self, buf: Self::Buf, pos: u64) -> io::Result<usize>;
