@@ -27,6 +27,9 @@ struct BenchArgs {
     /// Partitions written concurrently.
     #[arg(long, default_value_t = 6)]
     partitions: usize,
+    /// Executors, one per core (default: cores, at most one per partition).
+    #[arg(long)]
+    shards: Option<usize>,
     /// Run one custom batch size (bytes, records of 1 KiB) instead of the standard set:
     /// an acks=1 group-commit scenario and an fsync-per-batch scenario.
     #[arg(long)]
@@ -57,6 +60,11 @@ fn bench(args: BenchArgs) -> Result<()> {
         None => engine_bench::standard_scenarios(args.duration_s, args.partitions),
         Some(b) => custom_scenarios(&args, b),
     };
+    if let Some(n) = args.shards {
+        scenarios
+            .iter_mut()
+            .for_each(|s| s.shards = n.min(s.partitions));
+    }
     if let Some(z) = args.zero_fill_ahead_bytes {
         scenarios
             .iter_mut()

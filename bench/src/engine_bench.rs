@@ -70,6 +70,8 @@ pub struct Scenario {
     pub batch_bytes: usize,
     pub record_bytes: usize,
     pub producers_per_partition: usize,
+    /// Executors (one per core, thread-per-core); partition p belongs to shard p % shards.
+    pub shards: usize,
     pub ack: AckMode,
     pub duration_s: f64,
     pub zero_fill_ahead_bytes: u64,
@@ -98,6 +100,12 @@ impl Scenario {
             return bad(format!(
                 "partitions must be 1..={PARTITIONS_MAX}, got {}",
                 self.partitions
+            ));
+        }
+        if self.shards == 0 || self.shards > self.partitions {
+            return bad(format!(
+                "shards must be 1..=partitions, got {}",
+                self.shards
             ));
         }
         if self.record_bytes == 0 || self.batch_bytes < self.record_bytes {
@@ -138,6 +146,12 @@ impl Scenario {
     }
 }
 
+/// One shard per core, never more shards than partitions.
+pub fn default_shards(partitions: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.min(partitions).max(1)
+}
+
 /// The standard run behind `cfa bench` (about 30 s in all with the default duration).
 pub fn standard_scenarios(duration_s: f64, partitions: usize) -> Vec<Scenario> {
     let s = |name: &str, batch_bytes: usize, ack: AckMode, read_back: bool| Scenario {
@@ -146,9 +160,14 @@ pub fn standard_scenarios(duration_s: f64, partitions: usize) -> Vec<Scenario> {
         batch_bytes,
         record_bytes: 1024,
         producers_per_partition: PRODUCERS_PER_PARTITION_DEFAULT,
+        shards: default_shards(partitions),
         ack,
         duration_s,
-        zero_fill_ahead_bytes: cfa_engine::constants::ZERO_FILL_AHEAD_BYTES_DEFAULT,
+        // As the tuning profiles do: zero-fill pays off only when every write is fsynced.
+        zero_fill_ahead_bytes: match ack {
+            AckMode::Written => 0,
+            AckMode::Durable => cfa_engine::constants::ZERO_FILL_AHEAD_BYTES_DEFAULT,
+        },
         read_back,
     };
     // One producer on one partition: the fsync latency a lone acks=all client sees,
@@ -156,6 +175,7 @@ pub fn standard_scenarios(duration_s: f64, partitions: usize) -> Vec<Scenario> {
     let lone = Scenario {
         partitions: 1,
         producers_per_partition: 1,
+        shards: 1,
         ..s(
             "fsync-per-batch-64kib-qd1",
             64 << 10,
@@ -186,12 +206,14 @@ pub fn standard_scenarios(duration_s: f64, partitions: usize) -> Vec<Scenario> {
     ]
 }
 
-/// Runs scenarios one after another, each in a fresh temp dir under `data_dir`.
+/// Runs scenarios one after another, each in a fresh temp dir under `data_dir`, each on
+/// `shards` executors pinned one per core.
 pub fn run_scenarios(
     data_dir: &Path,
     scenarios: &[Scenario],
 ) -> Result<Vec<ScenarioResult>, BenchError> {
-    check_memlock(IO_MEMORY_BYTES, 1).map_err(BenchError::Memlock)?;
+    let shards_max = scenarios.iter().map(|s| s.shards).max().unwrap_or(1);
+    check_memlock(IO_MEMORY_BYTES, shards_max).map_err(BenchError::Memlock)?;
     std::fs::create_dir_all(data_dir).map_err(|source| BenchError::DataDir {
         dir: data_dir.display().to_string(),
         source,
@@ -203,26 +225,78 @@ pub fn run_scenarios(
             dir: data_dir.display().to_string(),
             source,
         })?;
-        let dir = tmp.path().to_owned();
-        let scenario = s.clone();
-        let handle = LocalExecutorBuilder::new(Placement::Unbound)
-            .name("cfa-bench")
-            .io_memory(IO_MEMORY_BYTES)
-            .spawn(move || async move { run_one(&dir, scenario).await })
-            .map_err(|e| BenchError::Executor(e.to_string()))?;
-        let result = handle
-            .join()
-            .map_err(|e| BenchError::Executor(e.to_string()))??;
-        out.push(result);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut handles = Vec::with_capacity(s.shards);
+        for shard in 0..s.shards {
+            let (dir, scenario) = (tmp.path().to_owned(), s.clone());
+            let parts: Vec<usize> = (shard..s.partitions).step_by(s.shards).collect();
+            let handle = LocalExecutorBuilder::new(Placement::Fixed(shard % cores))
+                .name(&format!("cfa-shard-{shard}"))
+                .io_memory(IO_MEMORY_BYTES)
+                .spawn(move || async move { run_shard(&dir, scenario, parts).await })
+                .map_err(|e| BenchError::Executor(e.to_string()))?;
+            handles.push(handle);
+        }
+        let mut outcomes = Vec::with_capacity(handles.len());
+        for h in handles {
+            outcomes.push(
+                h.join()
+                    .map_err(|e| BenchError::Executor(e.to_string()))??,
+            );
+        }
+        out.push(merge(s.clone(), outcomes));
     }
     Ok(out)
 }
 
+/// What one shard measured.
+struct ShardOutcome {
+    records: u64,
+    bytes: u64,
+    elapsed_s: f64,
+    histogram: Histogram<u64>,
+    /// (bytes, seconds) of each read phase, when run.
+    read_cache: Option<(u64, f64)>,
+    read_disk: Option<(u64, f64)>,
+}
+
+fn merge(scenario: Scenario, outcomes: Vec<ShardOutcome>) -> ScenarioResult {
+    let mut histogram = latency_histogram();
+    let (mut records, mut bytes, mut elapsed_s) = (0, 0, 0f64);
+    let (mut cache, mut disk) = ((0u64, 0f64), (0u64, 0f64));
+    for o in &outcomes {
+        records += o.records;
+        bytes += o.bytes;
+        elapsed_s = elapsed_s.max(o.elapsed_s);
+        histogram
+            .add(&o.histogram)
+            .expect("histograms share bounds");
+        if let Some((b, t)) = o.read_cache {
+            cache = (cache.0 + b, cache.1.max(t));
+        }
+        if let Some((b, t)) = o.read_disk {
+            disk = (disk.0 + b, disk.1.max(t));
+        }
+    }
+    let read_back = scenario.read_back;
+    ScenarioResult {
+        write_records_per_s: records as f64 / elapsed_s.max(1e-9),
+        write_mb_per_s: mb_per_s(bytes, elapsed_s),
+        scenario,
+        records,
+        bytes,
+        elapsed_s,
+        ack_latency_us: Percentiles::from_histogram(&histogram),
+        read_cache_mb_per_s: read_back.then(|| mb_per_s(cache.0, cache.1)),
+        read_disk_mb_per_s: read_back.then(|| mb_per_s(disk.0, disk.1)),
+    }
+}
+
 type Log = PartitionLog<GlommioStorage>;
 
-async fn open_logs(dir: &Path, s: &Scenario) -> Result<Vec<Rc<Log>>, BenchError> {
-    let mut logs = Vec::with_capacity(s.partitions);
-    for p in 0..s.partitions {
+async fn open_logs(dir: &Path, s: &Scenario, parts: &[usize]) -> Result<Vec<Rc<Log>>, BenchError> {
+    let mut logs = Vec::with_capacity(parts.len());
+    for &p in parts {
         let log = Log::open(
             GlommioStorage,
             &partition_dir(dir, p),
@@ -258,8 +332,8 @@ struct Totals {
     histogram: Histogram<u64>,
 }
 
-async fn run_one(dir: &Path, s: Scenario) -> Result<ScenarioResult, BenchError> {
-    let logs = open_logs(dir, &s).await?;
+async fn run_shard(dir: &Path, s: Scenario, parts: Vec<usize>) -> Result<ShardOutcome, BenchError> {
+    let logs = open_logs(dir, &s, &parts).await?;
     let template = template_batch(&s);
     let records_per_batch =
         u64::from(cfa_engine::BatchHeader::parse(&template).map_or(1, |h| h.record_count()));
@@ -290,37 +364,27 @@ async fn run_one(dir: &Path, s: Scenario) -> Result<ScenarioResult, BenchError> 
         log.flush(Durability::Durable).await?;
     }
     let elapsed_s = start.elapsed().as_secs_f64();
-    let (records, bytes, latency) = {
-        let t = totals.borrow();
-        (
-            t.records,
-            t.bytes,
-            Percentiles::from_histogram(&t.histogram),
-        )
+    let read_cache = match s.read_back {
+        true => Some(read_cache_phase(&logs).await?),
+        false => None,
     };
-    let (read_cache, read_disk) = if s.read_back {
-        let cache = read_cache_mb_per_s(&logs).await?;
-        for log in &logs {
-            log.close().await?;
-        }
-        let disk = read_disk_mb_per_s(dir, &s).await?;
-        (Some(cache), Some(disk))
-    } else {
-        for log in &logs {
-            log.close().await?;
-        }
-        (None, None)
+    for log in &logs {
+        log.close().await?;
+    }
+    let read_disk = match s.read_back {
+        true => Some(read_disk_phase(dir, &s, &parts).await?),
+        false => None,
     };
-    Ok(ScenarioResult {
-        write_records_per_s: records as f64 / elapsed_s,
-        write_mb_per_s: mb_per_s(bytes, elapsed_s),
-        scenario: s,
-        records,
-        bytes,
+    let t = Rc::try_unwrap(totals)
+        .map_err(|_| BenchError::Executor("producer still running".into()))?;
+    let t = t.into_inner();
+    Ok(ShardOutcome {
+        records: t.records,
+        bytes: t.bytes,
         elapsed_s,
-        ack_latency_us: latency,
-        read_cache_mb_per_s: read_cache,
-        read_disk_mb_per_s: read_disk,
+        histogram: t.histogram,
+        read_cache,
+        read_disk,
     })
 }
 
@@ -351,7 +415,8 @@ async fn produce(
 }
 
 /// Reads what each partition's batch cache holds, repeatedly, for about a second.
-async fn read_cache_mb_per_s(logs: &[Rc<Log>]) -> Result<f64, BenchError> {
+/// Returns (bytes, seconds).
+async fn read_cache_phase(logs: &[Rc<Log>]) -> Result<(u64, f64), BenchError> {
     let start = Instant::now();
     let mut bytes = 0u64;
     let mut rounds = 0u32;
@@ -365,7 +430,7 @@ async fn read_cache_mb_per_s(logs: &[Rc<Log>]) -> Result<f64, BenchError> {
         }
         rounds += 1;
     }
-    Ok(mb_per_s(bytes, start.elapsed().as_secs_f64()))
+    Ok((bytes, start.elapsed().as_secs_f64()))
 }
 
 /// Reads `[from, to)` fetch by fetch and checks each batch's CRC, as a consumer does
@@ -385,9 +450,14 @@ async fn read_range(log: &Log, mut from: u64, to: u64) -> Result<u64, BenchError
     Ok(bytes)
 }
 
-/// Reopens every partition (cold cache) and reads it front to back from disk.
-async fn read_disk_mb_per_s(dir: &Path, s: &Scenario) -> Result<f64, BenchError> {
-    let logs = open_logs(dir, s).await?;
+/// Reopens the shard's partitions (cold cache) and reads them front to back from disk.
+/// Returns (bytes, seconds).
+async fn read_disk_phase(
+    dir: &Path,
+    s: &Scenario,
+    parts: &[usize],
+) -> Result<(u64, f64), BenchError> {
+    let logs = open_logs(dir, s, parts).await?;
     let start = Instant::now();
     let mut bytes = 0u64;
     for log in &logs {
@@ -398,7 +468,7 @@ async fn read_disk_mb_per_s(dir: &Path, s: &Scenario) -> Result<f64, BenchError>
     for log in &logs {
         log.close().await?;
     }
-    Ok(mb_per_s(bytes, secs))
+    Ok((bytes, secs))
 }
 
 /// Prints results as a table (MB = 10^6 bytes, latencies in microseconds).
@@ -406,7 +476,7 @@ pub fn print_table(results: &[ScenarioResult]) {
     println!(
         "{:<36} {:>5} {:>9} {:>12} {:>10} {:>8} {:>8} {:>8} {:>8} {:>10} {:>10}",
         "scenario",
-        "parts",
+        "parts/sh",
         "batch",
         "records/s",
         "MB/s",
@@ -422,7 +492,7 @@ pub fn print_table(results: &[ScenarioResult]) {
         println!(
             "{:<36} {:>5} {:>9} {:>12.0} {:>10.1} {:>8} {:>8} {:>8} {:>8} {:>10} {:>10}",
             r.scenario.name,
-            r.scenario.partitions,
+            format!("{}/{}", r.scenario.partitions, r.scenario.shards),
             r.scenario.batch_bytes,
             r.write_records_per_s,
             r.write_mb_per_s,
