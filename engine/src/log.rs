@@ -179,18 +179,14 @@ impl<S: Storage> PartitionLog<S> {
     ) -> LogResult<Self> {
         config.validate()?;
         let name = dir.display().to_string();
-        let io = |ctx: &'static str| {
-            let name = name.clone();
-            move |e| LogError::io(&name, ctx, e)
-        };
         storage
             .create_dir_all(dir)
             .await
-            .map_err(io("creating the log directory"))?;
+            .map_err(io_at(&name, "creating the log directory"))?;
         let names = storage
             .list_dir(dir)
             .await
-            .map_err(io("listing the log directory"))?;
+            .map_err(io_at(&name, "listing the log directory"))?;
         let mut bases: Vec<u64> = names
             .iter()
             .filter_map(|n| segment::parse_log_name(n))
@@ -215,7 +211,7 @@ impl<S: Storage> PartitionLog<S> {
         let next_offset = active.next_offset;
         let tail_page = read_tail_page(active)
             .await
-            .map_err(io("reading the tail page"))?;
+            .map_err(io_at(&name, "reading the tail page"))?;
         let state = State {
             segments,
             next_offset,
@@ -974,11 +970,11 @@ async fn create_segment<S: Storage>(
     let file = storage
         .open(&log_path, true)
         .await
-        .map_err(|e| LogError::io(&name, "creating a segment", e))?;
+        .map_err(io_at(&name, "creating a segment"))?;
     // A leftover file of that name (from before a truncation) must not leak old bytes.
     file.truncate(0)
         .await
-        .map_err(|e| LogError::io(&name, "creating a segment", e))?;
+        .map_err(io_at(&name, "creating a segment"))?;
     let want = align_up(
         ALLOCATE_STEP_BYTES
             .max(config.zero_fill_ahead_bytes)
@@ -986,11 +982,11 @@ async fn create_segment<S: Storage>(
     );
     file.allocate(want)
         .await
-        .map_err(|e| LogError::io(&name, "allocating a new segment", e))?;
+        .map_err(io_at(&name, "allocating a new segment"))?;
     storage
         .sync_dir(dir)
         .await
-        .map_err(|e| LogError::io(&name, "syncing the log directory", e))?;
+        .map_err(io_at(&name, "syncing the log directory"))?;
     let mut seg = Segment::new(base, file, log_path);
     seg.allocated = want;
     Ok(seg)
@@ -1003,24 +999,23 @@ async fn open_sealed<S: Storage>(
     config: &LogConfig,
 ) -> LogResult<Segment<S::File>> {
     let name = dir.display().to_string();
-    let io = |ctx| {
-        let name = name.clone();
-        move |e| LogError::io(&name, ctx, e)
-    };
     let [log_path, ix_path, tix_path] = segment::paths(dir, base);
     let file = storage
         .open(&log_path, false)
         .await
-        .map_err(io("opening a segment"))?;
-    let size = file.size().await.map_err(io("sizing a segment"))?;
+        .map_err(io_at(&name, "opening a segment"))?;
+    let size = file
+        .size()
+        .await
+        .map_err(io_at(&name, "sizing a segment"))?;
     let ix = storage
         .read_small_file(&ix_path)
         .await
-        .map_err(io("reading an index"))?;
+        .map_err(io_at(&name, "reading an index"))?;
     let tix = storage
         .read_small_file(&tix_path)
         .await
-        .map_err(io("reading a time index"))?;
+        .map_err(io_at(&name, "reading a time index"))?;
     let loaded = match (ix, tix) {
         (Some(ix), Some(tix)) => SegmentIndex::decode(&ix, &tix, size),
         _ => None,
@@ -1049,7 +1044,7 @@ async fn open_sealed<S: Storage>(
         None => {
             let scan = segment::scan(&file, base, size, config.index_interval_bytes)
                 .await
-                .map_err(io("scanning a segment"))?;
+                .map_err(io_at(&name, "scanning a segment"))?;
             if scan.valid_bytes != size {
                 return Err(LogError::Corrupt {
                     what: "sealed segment",
@@ -1063,21 +1058,15 @@ async fn open_sealed<S: Storage>(
             storage
                 .write_small_file(&ix_path, &offsets)
                 .await
-                .map_err(io("writing an index"))?;
+                .map_err(io_at(&name, "writing an index"))?;
             storage
                 .write_small_file(&tix_path, &times)
                 .await
-                .map_err(io("writing a time index"))?;
+                .map_err(io_at(&name, "writing a time index"))?;
             (scan.index, scan.next_offset)
         }
     };
-    let mut seg = Segment::new(base, file, log_path);
-    seg.index = index;
-    seg.size = size;
-    seg.written_size = size;
-    seg.allocated = size;
-    seg.zeroed_until = size;
-    seg.next_offset = next_offset;
+    let mut seg = Segment::recovered(base, file, log_path, index, size, next_offset);
     seg.sealed = true;
     Ok(seg)
 }
@@ -1089,19 +1078,18 @@ async fn open_active<S: Storage>(
     config: &LogConfig,
 ) -> LogResult<Segment<S::File>> {
     let name = dir.display().to_string();
-    let io = |ctx| {
-        let name = name.clone();
-        move |e| LogError::io(&name, ctx, e)
-    };
     let [log_path, _, _] = segment::paths(dir, base);
     let file = storage
         .open(&log_path, false)
         .await
-        .map_err(io("opening a segment"))?;
-    let file_bytes = file.size().await.map_err(io("sizing a segment"))?;
+        .map_err(io_at(&name, "opening a segment"))?;
+    let file_bytes = file
+        .size()
+        .await
+        .map_err(io_at(&name, "sizing a segment"))?;
     let scan = segment::scan(&file, base, file_bytes, config.index_interval_bytes)
         .await
-        .map_err(io("scanning the active segment"))?;
+        .map_err(io_at(&name, "scanning the active segment"))?;
     if let Some(why) = &scan.stopped {
         tracing::warn!(segment = %log_path.display(), %why, valid_bytes = scan.valid_bytes, "truncating a torn or corrupt tail");
     }
@@ -1110,20 +1098,26 @@ async fn open_active<S: Storage>(
         // valid batch must read as zeros, or stale batches could reappear after new ones.
         file.truncate(scan.valid_bytes)
             .await
-            .map_err(io("truncating a torn tail"))?;
+            .map_err(io_at(&name, "truncating a torn tail"))?;
         file.fdatasync()
             .await
-            .map_err(io("truncating a torn tail"))?;
+            .map_err(io_at(&name, "truncating a torn tail"))?;
     }
-    let mut seg = Segment::new(base, file, log_path);
-    seg.index = scan.index;
-    seg.size = scan.valid_bytes;
-    seg.written_size = scan.valid_bytes;
-    seg.allocated = scan.valid_bytes;
-    seg.zeroed_until = scan.valid_bytes;
-    seg.next_offset = scan.next_offset;
+    let mut seg = Segment::recovered(
+        base,
+        file,
+        log_path,
+        scan.index,
+        scan.valid_bytes,
+        scan.next_offset,
+    );
     seg.first_append_ms = scan.first_timestamp_ms;
     Ok(seg)
+}
+
+/// Maps an I/O error to a `LogError` naming the log directory and what was being done.
+fn io_at<'a>(dir: &'a str, context: &'static str) -> impl FnOnce(std::io::Error) -> LogError + 'a {
+    move |e| LogError::io(dir, context, e)
 }
 
 fn check_contiguous<F: StorageFile>(

@@ -73,6 +73,26 @@ impl<F: StorageFile> Segment<F> {
         }
     }
 
+    /// A segment found on disk: `size` valid bytes, all written and durable.
+    pub fn recovered(
+        base_offset: u64,
+        file: F,
+        path: PathBuf,
+        index: SegmentIndex,
+        size: u64,
+        next_offset: u64,
+    ) -> Self {
+        Segment {
+            index,
+            size,
+            written_size: size,
+            allocated: size,
+            zeroed_until: size,
+            next_offset,
+            ..Segment::new(base_offset, file, path)
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.next_offset == self.base_offset
     }
