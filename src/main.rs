@@ -34,6 +34,9 @@ struct BenchArgs {
     /// an acks=1 group-commit scenario and an fsync-per-batch scenario.
     #[arg(long)]
     batch_bytes: Option<usize>,
+    /// Producers per partition, each with one batch in flight (custom runs only).
+    #[arg(long)]
+    producers: Option<usize>,
     /// Zero-fill ahead of the tail, bytes (0 disables).
     #[arg(long)]
     zero_fill_ahead_bytes: Option<u64>,
@@ -100,6 +103,7 @@ fn custom_scenarios(args: &BenchArgs, batch_bytes: usize) -> Vec<Scenario> {
         .map(|ack| Scenario {
             name: format!("{ack:?}-{batch_bytes}b-batches").to_lowercase(),
             batch_bytes,
+            producers_per_partition: args.producers.unwrap_or(base.producers_per_partition),
             ack,
             ..base.clone()
         })
