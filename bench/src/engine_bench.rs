@@ -32,6 +32,8 @@ pub const GROUP_COMMIT_FSYNC_BYTES: u64 = 4 << 20;
 pub const GROUP_COMMIT_FSYNC_MS: u64 = 100;
 /// Largest partition count a bench accepts.
 pub const PARTITIONS_MAX: usize = 1024;
+/// How often each shard runs the logs' maintenance (time-based fsync, zero-fill ahead).
+pub const MAINTAIN_INTERVAL: Duration = Duration::from_millis(5);
 /// Bytes one fetch asks for in the read phase (1 MiB).
 pub const READ_FETCH_BYTES: usize = 1 << 20;
 
@@ -163,11 +165,7 @@ pub fn standard_scenarios(duration_s: f64, partitions: usize) -> Vec<Scenario> {
         shards: default_shards(partitions),
         ack,
         duration_s,
-        // As the tuning profiles do: zero-fill pays off only when every write is fsynced.
-        zero_fill_ahead_bytes: match ack {
-            AckMode::Written => 0,
-            AckMode::Durable => cfa_engine::constants::ZERO_FILL_AHEAD_BYTES_DEFAULT,
-        },
+        zero_fill_ahead_bytes: cfa_engine::constants::ZERO_FILL_AHEAD_BYTES_DEFAULT,
         read_back,
     };
     // One producer on one partition: the fsync latency a lone acks=all client sees,
@@ -357,9 +355,16 @@ async fn run_shard(dir: &Path, s: Scenario, parts: Vec<usize>) -> Result<ShardOu
             }));
         }
     }
+    // The owner's periodic tick, as the broker will run it: time-based fsync and zero-fill
+    // ahead of the tail.
+    let ticker = {
+        let logs = logs.clone();
+        glommio::spawn_local(async move { maintain_until(&logs, deadline).await })
+    };
     for t in tasks {
         t.await?;
     }
+    ticker.await?;
     for log in &logs {
         log.flush(Durability::Durable).await?;
     }
@@ -386,6 +391,17 @@ async fn run_shard(dir: &Path, s: Scenario, parts: Vec<usize>) -> Result<ShardOu
         read_cache,
         read_disk,
     })
+}
+
+/// Calls `maintain()` on every log each MAINTAIN_INTERVAL until `deadline`.
+async fn maintain_until(logs: &[Rc<Log>], deadline: Instant) -> Result<(), BenchError> {
+    while Instant::now() < deadline {
+        for log in logs {
+            log.maintain().await?;
+        }
+        glommio::timer::sleep(MAINTAIN_INTERVAL).await;
+    }
+    Ok(())
 }
 
 async fn produce(

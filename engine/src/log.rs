@@ -432,12 +432,13 @@ impl<S: Storage> PartitionLog<S> {
         let (file, want) = {
             let st = self.state.borrow();
             let a = st.active();
-            if a.size + len <= a.allocated {
+            let cap = align_up(self.config.segment_bytes);
+            // Keep room for the zero-fill lead too, so zero_fill_ahead never runs dry.
+            let need = (a.size + len + self.config.zero_fill_ahead_bytes).min(cap);
+            if a.size + len <= a.allocated && need <= a.allocated {
                 return Ok(());
             }
-            let step = ALLOCATE_STEP_BYTES.max(self.config.zero_fill_ahead_bytes);
-            let want = align_up((a.size + len).max(a.allocated + step))
-                .min(align_up(self.config.segment_bytes));
+            let want = align_up(need.max(a.allocated + ALLOCATE_STEP_BYTES)).min(cap);
             (a.file.clone(), want.max(align_up(a.size + len)))
         };
         file.allocate(want)
@@ -502,7 +503,8 @@ impl<S: Storage> PartitionLog<S> {
         self.wait_for(next, level).await
     }
 
-    /// Applies the time part of the flush policy; the owner calls it periodically.
+    /// Applies the time part of the flush policy and zero-fills ahead of the tail; the owner
+    /// calls it periodically (every few milliseconds under load).
     pub async fn maintain(&self) -> LogResult<()> {
         let due = {
             let st = self.state.borrow();
@@ -515,6 +517,7 @@ impl<S: Storage> PartitionLog<S> {
         if due && self.poisoned().is_none() {
             self.flush(Durability::Durable).await?;
         }
+        self.zero_fill_ahead().await?;
         Ok(())
     }
 
@@ -651,7 +654,7 @@ impl<S: Storage> PartitionLog<S> {
             tail_start,
             new_written_size,
         );
-        let new_zeroed_until = self.plan_zero_fill(seg, page_pos, end, &mut writes);
+        let new_zeroed_until = seg.zeroed_until.max(end);
         Some(FlushPlan {
             file: seg.file.clone(),
             writes,
@@ -664,36 +667,74 @@ impl<S: Storage> PartitionLog<S> {
         })
     }
 
-    /// Adds zero writes ahead of the data so later data lands on written extents and its
-    /// fdatasync commits no extent conversion (see design.md on ext4).
-    ///
-    /// Each flush zero-fills at most twice its own data size (between one page and one
-    /// write chunk), so the lead builds up over a few flushes and no single flush pays for
-    /// the whole `zero_fill_ahead_bytes` at once (that showed as p99.9 spikes).
-    fn plan_zero_fill(
-        &self,
-        seg: &Segment<S::File>,
-        data_start: u64,
-        data_end: u64,
-        writes: &mut Vec<(<S::File as StorageFile>::Buf, u64)>,
-    ) -> u64 {
+    /// Writes zeros ahead of the tail, one step at a time, then fdatasyncs, so that later
+    /// data lands on written extents and its own fdatasync commits no ext4 extent
+    /// conversion (see design.md). Runs from `maintain()`, off the producers' path: zero
+    /// writes that ran with each flush were measured to keep one conversion in every
+    /// client fdatasync. Holds the write slot, so no data write overlaps the zeros.
+    /// Returns whether it wrote anything.
+    pub async fn zero_fill_ahead(&self) -> LogResult<bool> {
         let ahead = self.config.zero_fill_ahead_bytes;
-        let zeroed = seg.zeroed_until.max(data_end);
-        if ahead == 0 || data_end + ahead <= seg.zeroed_until {
-            return zeroed;
+        if ahead == 0 || self.poisoned().is_some() {
+            return Ok(false);
         }
-        let step = (2 * (data_end - data_start)).clamp(PAGE_BYTES as u64, WRITE_CHUNK_BYTES as u64);
-        let limit = align_down(seg.allocated).min(data_end + ahead);
-        let zero_end = (zeroed + step).min(limit);
-        let mut pos = zeroed;
-        while pos < zero_end {
-            let n = ((zero_end - pos) as usize).min(WRITE_CHUNK_BYTES);
-            let mut zeros = seg.file.alloc_buf(n);
-            zeros.fill(0);
-            writes.push((zeros, pos));
-            pos += n as u64;
+        // Wait for the write slot rather than skip: under steady load it is rarely free at
+        // the instant a timer fires, and skipping let data catch up with the zeros.
+        while self.writing.get() {
+            let listener = self.flushed.listen();
+            if self.writing.get() {
+                listener.await;
+            }
         }
-        zero_end.max(zeroed)
+        let (file, start, end) = {
+            let st = self.state.borrow();
+            let seg = st.active();
+            let start = seg.zeroed_until.max(align_up(seg.size));
+            let target = (align_up(seg.size) + ahead).min(align_down(seg.allocated));
+            (
+                seg.file.clone(),
+                start,
+                target.min(start + ZERO_FILL_STEP_BYTES),
+            )
+        };
+        if end <= start || end - start < ZERO_FILL_STEP_BYTES.min(ahead / 4) {
+            return Ok(false); // lead is long enough (or no room allocated yet)
+        }
+        {
+            self.writing.set(true);
+            let _guard = PhaseGuard {
+                flag: &self.writing,
+                event: &self.flushed,
+            };
+            let mut writes = Vec::new();
+            let mut pos = start;
+            while pos < end {
+                let n = ((end - pos) as usize).min(WRITE_CHUNK_BYTES);
+                let mut zeros = file.alloc_buf(n);
+                zeros.fill(0);
+                writes.push(file.write_at(zeros, pos));
+                pos += n as u64;
+            }
+            if let Err(e) = futures_util::future::try_join_all(writes).await {
+                return Err(self.poison(LogError::io(&self.name, "zero-filling ahead", e)));
+            }
+            let mut st = self.state.borrow_mut();
+            let seg = st.active_mut();
+            if Rc::ptr_eq(&seg.file, &file) {
+                seg.zeroed_until = seg.zeroed_until.max(end);
+            }
+        }
+        // Commit the extent conversion now, not in a producer's fdatasync. It is an ordinary
+        // group-commit fdatasync: whatever data was written before it becomes durable too.
+        if !self.syncing.get() {
+            self.sync_once().await?;
+        }
+        Ok(true)
+    }
+
+    /// Bytes from the start of the active segment known to be written (data or zeros).
+    pub fn zero_filled_until(&self) -> u64 {
+        self.state.borrow().active().zeroed_until
     }
 
     fn commit_write(&self, p: FlushPlan<S::File>) {

@@ -150,6 +150,8 @@ fn interval_policy_defers_fsync_until_bytes_or_time() {
                 bytes: 4096,
                 ms: 1000,
             },
+            // Zero-fill's own fdatasync would make the data durable early.
+            zero_fill_ahead_bytes: 0,
             ..small_config()
         };
         let log = open(&s, config, &clock).await;
@@ -457,5 +459,59 @@ fn padding_after_the_last_batch_is_zeros() {
                 "non-zero bytes after the log end"
             );
         }
+    });
+}
+
+#[test]
+fn maintain_zero_fills_ahead_off_the_write_path() {
+    block_on(async {
+        let (_c, clock) = clock();
+        let s = MemStorage::new();
+        let config = LogConfig {
+            zero_fill_ahead_bytes: 16 * 1024,
+            ..small_config()
+        };
+        let log = open(&s, config, &clock).await;
+        let n = log
+            .append(batch(1, 3, 0))
+            .await
+            .expect("append")
+            .next_offset;
+        log.wait_for(n, Durability::Durable).await.expect("durable");
+        let size = log.size_bytes();
+        assert!(
+            log.zero_filled_until() < size + 16 * 1024,
+            "flushes do not zero-fill"
+        );
+        let syncs = s.fsync_count();
+        assert!(log.zero_fill_ahead().await.expect("zero fill"));
+        assert!(
+            log.zero_filled_until() >= size + 8 * 1024,
+            "lead built: {}",
+            log.zero_filled_until()
+        );
+        assert_eq!(
+            s.fsync_count(),
+            syncs + 1,
+            "the extent conversion is synced right away"
+        );
+        // Data written later lands inside the zero-filled region and reads back intact.
+        let n2 = log
+            .append(batch(2, 3, 0))
+            .await
+            .expect("append")
+            .next_offset;
+        log.wait_for(n2, Durability::Durable)
+            .await
+            .expect("durable");
+        assert_eq!(read_all(&log, 0).await.len(), 6);
+        log.maintain().await.expect("maintain");
+        s.crash(None);
+        let log = open(&s, small_config(), &clock).await;
+        assert_eq!(
+            read_all(&log, 0).await.len(),
+            6,
+            "zeros ahead are not mistaken for data"
+        );
     });
 }
