@@ -1033,6 +1033,20 @@ async fn create_segment<S: Storage>(
     Ok(seg)
 }
 
+/// Opens a segment file that must exist, with its size in bytes.
+async fn open_existing<S: Storage>(
+    storage: &S,
+    path: &Path,
+    name: &str,
+) -> LogResult<(S::File, u64)> {
+    let file = storage
+        .open(path, false)
+        .await
+        .map_err(io_at(name, "opening a segment"))?;
+    let size = file.size().await.map_err(io_at(name, "sizing a segment"))?;
+    Ok((file, size))
+}
+
 async fn open_sealed<S: Storage>(
     storage: &S,
     dir: &Path,
@@ -1041,14 +1055,7 @@ async fn open_sealed<S: Storage>(
 ) -> LogResult<Segment<S::File>> {
     let name = dir.display().to_string();
     let [log_path, ix_path, tix_path] = segment::paths(dir, base);
-    let file = storage
-        .open(&log_path, false)
-        .await
-        .map_err(io_at(&name, "opening a segment"))?;
-    let size = file
-        .size()
-        .await
-        .map_err(io_at(&name, "sizing a segment"))?;
+    let (file, size) = open_existing(storage, &log_path, &name).await?;
     let ix = storage
         .read_small_file(&ix_path)
         .await
@@ -1120,14 +1127,7 @@ async fn open_active<S: Storage>(
 ) -> LogResult<Segment<S::File>> {
     let name = dir.display().to_string();
     let [log_path, _, _] = segment::paths(dir, base);
-    let file = storage
-        .open(&log_path, false)
-        .await
-        .map_err(io_at(&name, "opening a segment"))?;
-    let file_bytes = file
-        .size()
-        .await
-        .map_err(io_at(&name, "sizing a segment"))?;
+    let (file, file_bytes) = open_existing(storage, &log_path, &name).await?;
     let scan = segment::scan(&file, base, file_bytes, config.index_interval_bytes)
         .await
         .map_err(io_at(&name, "scanning the active segment"))?;
