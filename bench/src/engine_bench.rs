@@ -18,6 +18,7 @@ use glommio::{LocalExecutorBuilder, Placement};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::counting_storage::{CountingStorage, IoStats, IoStatsRef};
 use crate::report::{latency_histogram, mb_per_s, Percentiles};
 
 /// io_memory of the bench executor (1 MiB): fits the 8 MiB memlock limit 3x over.
@@ -34,8 +35,15 @@ pub const GROUP_COMMIT_FSYNC_MS: u64 = 100;
 pub const PARTITIONS_MAX: usize = 1024;
 /// How often each shard runs the logs' maintenance (time-based fsync, zero-fill ahead).
 pub const MAINTAIN_INTERVAL: Duration = Duration::from_millis(5);
-/// Bytes one fetch asks for in the read phase (1 MiB).
+/// Bytes one fetch asks for in the read phase (1 MiB, Kafka's max.partition.fetch.bytes).
 pub const READ_FETCH_BYTES: usize = 1 << 20;
+/// The cache read phase re-reads each partition's cached tail for this long ...
+pub const READ_CACHE_PHASE: Duration = Duration::from_secs(1);
+/// ... or this many rounds over the shard's partitions, whichever comes first.
+pub const READ_CACHE_ROUNDS_MAX: u32 = 100_000;
+/// The disk read phase stops after this long even if data is left (a 7 s write phase can
+/// leave 8 GB behind).
+pub const READ_DISK_PHASE: Duration = Duration::from_secs(3);
 
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
@@ -91,6 +99,13 @@ pub struct ScenarioResult {
     /// MB = 10^6 bytes.
     pub write_mb_per_s: f64,
     pub ack_latency_us: Percentiles,
+    /// Bytes the engine handed to the disk (page padding and zero-fill included).
+    pub device_written_bytes: u64,
+    pub device_write_calls: u64,
+    /// fdatasyncs the engine issued during the write phase.
+    pub fdatasyncs: u64,
+    /// fdatasync latency as the engine saw it (io_uring submit to completion).
+    pub fdatasync_latency_us: Percentiles,
     pub read_cache_mb_per_s: Option<f64>,
     pub read_disk_mb_per_s: Option<f64>,
 }
@@ -253,6 +268,8 @@ struct ShardOutcome {
     bytes: u64,
     elapsed_s: f64,
     histogram: Histogram<u64>,
+    /// The file layer's counters over the write phase.
+    io: IoStats,
     /// (bytes, seconds) of each read phase, when run.
     read_cache: Option<(u64, f64)>,
     read_disk: Option<(u64, f64)>,
@@ -260,6 +277,7 @@ struct ShardOutcome {
 
 fn merge(scenario: Scenario, outcomes: Vec<ShardOutcome>) -> ScenarioResult {
     let mut histogram = latency_histogram();
+    let mut io = IoStats::default();
     let (mut records, mut bytes, mut elapsed_s) = (0, 0, 0f64);
     let (mut cache, mut disk) = ((0u64, 0f64), (0u64, 0f64));
     for o in &outcomes {
@@ -269,6 +287,7 @@ fn merge(scenario: Scenario, outcomes: Vec<ShardOutcome>) -> ScenarioResult {
         histogram
             .add(&o.histogram)
             .expect("histograms share bounds");
+        add_io(&mut io, &o.io);
         if let Some((b, t)) = o.read_cache {
             cache = (cache.0 + b, cache.1.max(t));
         }
@@ -285,18 +304,36 @@ fn merge(scenario: Scenario, outcomes: Vec<ShardOutcome>) -> ScenarioResult {
         bytes,
         elapsed_s,
         ack_latency_us: Percentiles::from_histogram(&histogram),
+        device_written_bytes: io.written_bytes,
+        device_write_calls: io.write_calls,
+        fdatasyncs: io.fdatasyncs,
+        fdatasync_latency_us: Percentiles::from_histogram(&io.fdatasync_histogram),
         read_cache_mb_per_s: read_back.then(|| mb_per_s(cache.0, cache.1)),
         read_disk_mb_per_s: read_back.then(|| mb_per_s(disk.0, disk.1)),
     }
 }
 
-type Log = PartitionLog<GlommioStorage>;
+fn add_io(sum: &mut IoStats, o: &IoStats) {
+    sum.write_calls += o.write_calls;
+    sum.written_bytes += o.written_bytes;
+    sum.fdatasyncs += o.fdatasyncs;
+    sum.fdatasync_histogram
+        .add(&o.fdatasync_histogram)
+        .expect("histograms share bounds");
+}
 
-async fn open_logs(dir: &Path, s: &Scenario, parts: &[usize]) -> Result<Vec<Rc<Log>>, BenchError> {
+type Log = PartitionLog<CountingStorage<GlommioStorage>>;
+
+async fn open_logs(
+    dir: &Path,
+    s: &Scenario,
+    parts: &[usize],
+    stats: &IoStatsRef,
+) -> Result<Vec<Rc<Log>>, BenchError> {
     let mut logs = Vec::with_capacity(parts.len());
     for &p in parts {
         let log = Log::open(
-            GlommioStorage,
+            CountingStorage::new(GlommioStorage, stats.clone()),
             &partition_dir(dir, p),
             s.log_config(),
             Rc::new(SystemClock),
@@ -331,7 +368,8 @@ struct Totals {
 }
 
 async fn run_shard(dir: &Path, s: Scenario, parts: Vec<usize>) -> Result<ShardOutcome, BenchError> {
-    let logs = open_logs(dir, &s, &parts).await?;
+    let stats = IoStatsRef::default();
+    let logs = open_logs(dir, &s, &parts, &stats).await?;
     let template = template_batch(&s);
     let records_per_batch =
         u64::from(cfa_engine::BatchHeader::parse(&template).map_or(1, |h| h.record_count()));
@@ -369,6 +407,7 @@ async fn run_shard(dir: &Path, s: Scenario, parts: Vec<usize>) -> Result<ShardOu
         log.flush(Durability::Durable).await?;
     }
     let elapsed_s = start.elapsed().as_secs_f64();
+    let io = stats.borrow().clone();
     let read_cache = match s.read_back {
         true => Some(read_cache_phase(&logs).await?),
         false => None,
@@ -388,6 +427,7 @@ async fn run_shard(dir: &Path, s: Scenario, parts: Vec<usize>) -> Result<ShardOu
         bytes: t.bytes,
         elapsed_s,
         histogram: t.histogram,
+        io,
         read_cache,
         read_disk,
     })
@@ -430,31 +470,37 @@ async fn produce(
     Ok(())
 }
 
-/// Reads what each partition's batch cache holds, repeatedly, for about a second.
+/// Reads what each partition's batch cache holds, over and over, for READ_CACHE_PHASE.
 /// Returns (bytes, seconds).
 async fn read_cache_phase(logs: &[Rc<Log>]) -> Result<(u64, f64), BenchError> {
     let start = Instant::now();
+    let deadline = start + READ_CACHE_PHASE;
     let mut bytes = 0u64;
     let mut rounds = 0u32;
-    while start.elapsed() < Duration::from_secs(1) && rounds < 100_000 {
+    while Instant::now() < deadline && rounds < READ_CACHE_ROUNDS_MAX {
         for log in logs {
             let next = log.offsets().next;
             let Some(from) = log.cached_from() else {
                 continue;
             };
-            bytes += read_range(log, from, next).await?;
+            bytes += read_range(log, from, next, deadline).await?;
         }
         rounds += 1;
     }
     Ok((bytes, start.elapsed().as_secs_f64()))
 }
 
-/// Reads `[from, to)` fetch by fetch and checks each batch's CRC, as a consumer does
-/// (reads from the cache are zero-copy, so without that the figure would only count
-/// reference-count increments). Returns the bytes read.
-async fn read_range(log: &Log, mut from: u64, to: u64) -> Result<u64, BenchError> {
+/// Reads `[from, to)` fetch by fetch until `deadline` and checks each batch's CRC, as a
+/// consumer does (reads from the cache are zero-copy, so without that the figure would
+/// only count reference-count increments). Returns the bytes read.
+async fn read_range(
+    log: &Log,
+    mut from: u64,
+    to: u64,
+    deadline: Instant,
+) -> Result<u64, BenchError> {
     let mut bytes = 0u64;
-    while from < to {
+    while from < to && Instant::now() < deadline {
         let batches = log.read(from, READ_FETCH_BYTES, to).await?;
         let Some(last) = batches.last() else { break };
         for b in &batches {
@@ -466,19 +512,29 @@ async fn read_range(log: &Log, mut from: u64, to: u64) -> Result<u64, BenchError
     Ok(bytes)
 }
 
-/// Reopens the shard's partitions (cold cache) and reads them front to back from disk.
-/// Returns (bytes, seconds).
+/// Reopens the shard's partitions (cold cache) and reads them front to back from disk,
+/// one consumer task per partition, for at most READ_DISK_PHASE. Returns (bytes, seconds).
 async fn read_disk_phase(
     dir: &Path,
     s: &Scenario,
     parts: &[usize],
 ) -> Result<(u64, f64), BenchError> {
-    let logs = open_logs(dir, s, parts).await?;
+    let logs = open_logs(dir, s, parts, &IoStatsRef::default()).await?;
     let start = Instant::now();
+    let deadline = start + READ_DISK_PHASE;
+    let tasks: Vec<_> = logs
+        .iter()
+        .map(|log| {
+            let log = log.clone();
+            glommio::spawn_local(async move {
+                let o = log.offsets();
+                read_range(&log, o.log_start, o.next, deadline).await
+            })
+        })
+        .collect();
     let mut bytes = 0u64;
-    for log in &logs {
-        let o = log.offsets();
-        bytes += read_range(log, o.log_start, o.next).await?;
+    for t in tasks {
+        bytes += t.await?;
     }
     let secs = start.elapsed().as_secs_f64();
     for log in &logs {
@@ -487,37 +543,79 @@ async fn read_disk_phase(
     Ok((bytes, secs))
 }
 
-/// Prints results as a table (MB = 10^6 bytes, latencies in microseconds).
+/// Prints results as two tables (MB = 10^6 bytes, latencies in microseconds): what
+/// producers and consumers saw, then what the engine asked of the disk.
 pub fn print_table(results: &[ScenarioResult]) {
+    print_client_table(results);
+    println!();
+    print_disk_table(results);
+}
+
+fn print_client_table(results: &[ScenarioResult]) {
+    println!("append -> ack latency in us; MB = 10^6 bytes");
     println!(
-        "{:<36} {:>5} {:>9} {:>12} {:>10} {:>8} {:>8} {:>8} {:>8} {:>10} {:>10}",
+        "{:<34} {:>8} {:>8} {:>10} {:>9} {:>7} {:>7} {:>7} {:>7} {:>7} {:>13} {:>12}",
         "scenario",
         "parts/sh",
         "batch",
         "records/s",
-        "MB/s",
-        "p50 us",
-        "p99 us",
-        "p999 us",
-        "max us",
-        "cache MB/s",
-        "disk MB/s"
+        "write MB/s",
+        "p50",
+        "p90",
+        "p99",
+        "p999",
+        "max",
+        "cache rd MB/s",
+        "disk rd MB/s"
     );
     for r in results {
         let opt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.0}"));
+        let l = &r.ack_latency_us;
         println!(
-            "{:<36} {:>5} {:>9} {:>12.0} {:>10.1} {:>8} {:>8} {:>8} {:>8} {:>10} {:>10}",
+            "{:<34} {:>8} {:>8} {:>10.0} {:>9.1} {:>7} {:>7} {:>7} {:>7} {:>7} {:>13} {:>12}",
             r.scenario.name,
             format!("{}/{}", r.scenario.partitions, r.scenario.shards),
             r.scenario.batch_bytes,
             r.write_records_per_s,
             r.write_mb_per_s,
-            r.ack_latency_us.p50,
-            r.ack_latency_us.p99,
-            r.ack_latency_us.p999,
-            r.ack_latency_us.max,
+            l.p50,
+            l.p90,
+            l.p99,
+            l.p999,
+            l.max,
             opt(r.read_cache_mb_per_s),
             opt(r.read_disk_mb_per_s),
+        );
+    }
+}
+
+fn print_disk_table(results: &[ScenarioResult]) {
+    println!("what the engine asked of the disk during the write phase; fdatasync latency in us");
+    println!(
+        "{:<34} {:>10} {:>10} {:>9} {:>11} {:>10} {:>7} {:>7} {:>7}",
+        "scenario",
+        "zero-fill",
+        "device MB",
+        "dev/app",
+        "write calls",
+        "fdatasyncs",
+        "p50",
+        "p99",
+        "max"
+    );
+    for r in results {
+        let l = &r.fdatasync_latency_us;
+        println!(
+            "{:<34} {:>10} {:>10.0} {:>9.2} {:>11} {:>10} {:>7} {:>7} {:>7}",
+            r.scenario.name,
+            r.scenario.zero_fill_ahead_bytes,
+            r.device_written_bytes as f64 / 1e6,
+            r.device_written_bytes as f64 / (r.bytes.max(1) as f64),
+            r.device_write_calls,
+            r.fdatasyncs,
+            l.p50,
+            l.p99,
+            l.max,
         );
     }
 }

@@ -3,5 +3,6 @@
 //! Today it drives the storage engine directly (an embedded engine in a temp dir); the
 //! network issue widens it to drive a broker over loopback through the client SDK.
 
+pub mod counting_storage;
 pub mod engine_bench;
 pub mod report;

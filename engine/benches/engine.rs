@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use cfa_engine::storage::glommio_fs::GlommioStorage;
+use cfa_engine::storage::glommio_fs::{check_memlock, GlommioStorage};
 use cfa_engine::{
     BatchBuilder, Durability, FlushPolicy, LogConfig, PartitionLog, ProducerStamp, SystemClock,
 };
@@ -17,7 +17,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use glommio::{LocalExecutorBuilder, Placement};
 
 const RECORD_BYTES: usize = 1024;
-const IO_MEMORY_BYTES: usize = 1 << 20;
+/// io_memory of each bench executor (1 MiB; glommio locks 3x that plus 512 KiB).
+const IO_MEMORY_BYTES: usize = cfa_engine::constants::IO_MEMORY_BYTES_DEFAULT;
 
 fn batch(batch_bytes: usize) -> BytesMut {
     let value = vec![b'x'; RECORD_BYTES - 16];
@@ -52,6 +53,9 @@ where
     F: FnOnce(Rc<PartitionLog<GlommioStorage>>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Duration> + 'static,
 {
+    if let Err(msg) = check_memlock(IO_MEMORY_BYTES, 1) {
+        panic!("{msg}");
+    }
     let tmp = bench_dir();
     let dir = tmp.path().join("bench-0");
     LocalExecutorBuilder::new(Placement::Unbound)

@@ -1,0 +1,172 @@
+//! A pass-through file layer that counts what the engine asks of the disk: write calls,
+//! bytes written (padding rewrites and zero-fill included) and fdatasyncs with their
+//! latency. The bench wraps the real storage with it; the engine does not know.
+
+use std::cell::RefCell;
+use std::io;
+use std::path::Path;
+use std::rc::Rc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use cfa_engine::storage::{Storage, StorageFile};
+use hdrhistogram::Histogram;
+
+use crate::report::latency_histogram;
+
+/// What one shard's logs asked of their files.
+#[derive(Debug, Clone)]
+pub struct IoStats {
+    pub write_calls: u64,
+    /// Bytes handed to `write_at`, page padding and zero-fill included.
+    pub written_bytes: u64,
+    pub fdatasyncs: u64,
+    /// fdatasync latency in microseconds, as the engine saw it.
+    pub fdatasync_histogram: Histogram<u64>,
+}
+
+impl Default for IoStats {
+    fn default() -> Self {
+        IoStats {
+            write_calls: 0,
+            written_bytes: 0,
+            fdatasyncs: 0,
+            fdatasync_histogram: latency_histogram(),
+        }
+    }
+}
+
+/// Shared counters of one shard (single-threaded, like the logs that fill them).
+pub type IoStatsRef = Rc<RefCell<IoStats>>;
+
+/// Wraps a [`Storage`] and counts into an [`IoStats`].
+#[derive(Clone)]
+pub struct CountingStorage<S> {
+    inner: S,
+    stats: IoStatsRef,
+}
+
+impl<S: Storage> CountingStorage<S> {
+    pub fn new(inner: S, stats: IoStatsRef) -> Self {
+        CountingStorage { inner, stats }
+    }
+}
+
+impl<S: Storage> Storage for CountingStorage<S> {
+    type File = CountingFile<S::File>;
+
+    async fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        self.inner.create_dir_all(path).await
+    }
+
+    async fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
+        self.inner.list_dir(path).await
+    }
+
+    async fn list_subdirs(&self, path: &Path) -> io::Result<Vec<String>> {
+        self.inner.list_subdirs(path).await
+    }
+
+    async fn open(&self, path: &Path, create: bool) -> io::Result<Self::File> {
+        let inner = self.inner.open(path, create).await?;
+        Ok(CountingFile {
+            inner,
+            stats: self.stats.clone(),
+        })
+    }
+
+    async fn remove_file(&self, path: &Path) -> io::Result<()> {
+        self.inner.remove_file(path).await
+    }
+
+    async fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
+        self.inner.remove_dir_all(path).await
+    }
+
+    async fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        self.inner.sync_dir(path).await
+    }
+
+    async fn write_small_file(&self, path: &Path, data: &[u8]) -> io::Result<()> {
+        self.inner.write_small_file(path, data).await
+    }
+
+    async fn read_small_file(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
+        self.inner.read_small_file(path).await
+    }
+}
+
+/// One counted file.
+pub struct CountingFile<F> {
+    inner: F,
+    stats: IoStatsRef,
+}
+
+impl<F: StorageFile> StorageFile for CountingFile<F> {
+    type Buf = F::Buf;
+
+    fn alloc_buf(&self, len: usize) -> Self::Buf {
+        self.inner.alloc_buf(len)
+    }
+
+    async fn write_at(&self, buf: Self::Buf, pos: u64) -> io::Result<usize> {
+        let n = self.inner.write_at(buf, pos).await?;
+        let mut s = self.stats.borrow_mut();
+        s.write_calls += 1;
+        s.written_bytes += n as u64;
+        Ok(n)
+    }
+
+    async fn read_at(&self, pos: u64, len: usize) -> io::Result<Bytes> {
+        self.inner.read_at(pos, len).await
+    }
+
+    async fn fdatasync(&self) -> io::Result<()> {
+        let start = Instant::now();
+        self.inner.fdatasync().await?;
+        let us = start.elapsed().as_micros().max(1);
+        let mut s = self.stats.borrow_mut();
+        s.fdatasyncs += 1;
+        s.fdatasync_histogram
+            .saturating_record(u64::try_from(us).unwrap_or(u64::MAX));
+        Ok(())
+    }
+
+    async fn allocate(&self, len: u64) -> io::Result<()> {
+        self.inner.allocate(len).await
+    }
+
+    async fn truncate(&self, len: u64) -> io::Result<()> {
+        self.inner.truncate(len).await
+    }
+
+    async fn size(&self) -> io::Result<u64> {
+        self.inner.size().await
+    }
+
+    async fn close(self) -> io::Result<()> {
+        self.inner.close().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cfa_engine::storage::mem::MemStorage;
+
+    #[test]
+    fn counts_writes_and_syncs() {
+        let stats = IoStatsRef::default();
+        let storage = CountingStorage::new(MemStorage::new(), stats.clone());
+        futures_lite::future::block_on(async {
+            let f = storage.open(Path::new("/d/f"), true).await.expect("open");
+            let mut buf = f.alloc_buf(4096);
+            buf.fill(7);
+            f.write_at(buf, 0).await.expect("write");
+            f.fdatasync().await.expect("sync");
+        });
+        let s = stats.borrow();
+        assert_eq!((s.write_calls, s.written_bytes, s.fdatasyncs), (1, 4096, 1));
+        assert_eq!(s.fdatasync_histogram.len(), 1);
+    }
+}
