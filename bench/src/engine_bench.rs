@@ -3,7 +3,7 @@
 //! (acks=1 with group commit) or "durable" (fsync per batch), then read-back throughput
 //! from the batch cache and from disk.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -25,8 +25,9 @@ use crate::report::{latency_histogram, mb_per_s, Percentiles};
 pub const IO_MEMORY_BYTES: usize = cfa_engine::constants::IO_MEMORY_BYTES_DEFAULT;
 /// Concurrent producers per partition (each keeps one batch in flight).
 pub const PRODUCERS_PER_PARTITION_DEFAULT: usize = 4;
-/// A scenario stops after this many bytes even if its time is not up (4 GB).
-pub const SCENARIO_BYTES_MAX: u64 = 4_000_000_000;
+/// A scenario stops after this many bytes in all (shared evenly by its shards) even if
+/// its time is not up (12 GB: 1.7 GB/s for 7 s; bounds the disk space a run takes).
+pub const SCENARIO_BYTES_MAX: u64 = 12_000_000_000;
 /// Group-commit policy of the acks=1 scenarios: fsync every 4 MiB.
 pub const GROUP_COMMIT_FSYNC_BYTES: u64 = 4 << 20;
 /// ... or every 100 ms, whichever comes first.
@@ -227,6 +228,9 @@ pub fn run_scenarios(
 ) -> Result<Vec<ScenarioResult>, BenchError> {
     let shards_max = scenarios.iter().map(|s| s.shards).max().unwrap_or(1);
     check_memlock(IO_MEMORY_BYTES, shards_max).map_err(BenchError::Memlock)?;
+    if !crate::malloc_tuning::keep_freed_memory() {
+        tracing::warn!("malloc settings not applied: expect page faults on every write buffer");
+    }
     std::fs::create_dir_all(data_dir).map_err(|source| BenchError::DataDir {
         dir: data_dir.display().to_string(),
         source,
@@ -364,7 +368,15 @@ fn template_batch(s: &Scenario) -> BytesMut {
 struct Totals {
     records: u64,
     bytes: u64,
+    /// This shard's share of SCENARIO_BYTES_MAX.
+    bytes_max: u64,
     histogram: Histogram<u64>,
+}
+
+impl Totals {
+    fn full(&self) -> bool {
+        self.bytes >= self.bytes_max
+    }
 }
 
 async fn run_shard(dir: &Path, s: Scenario, parts: Vec<usize>) -> Result<ShardOutcome, BenchError> {
@@ -376,6 +388,7 @@ async fn run_shard(dir: &Path, s: Scenario, parts: Vec<usize>) -> Result<ShardOu
     let totals = Rc::new(RefCell::new(Totals {
         records: 0,
         bytes: 0,
+        bytes_max: SCENARIO_BYTES_MAX / s.shards as u64,
         histogram: latency_histogram(),
     }));
     let start = Instant::now();
@@ -394,14 +407,17 @@ async fn run_shard(dir: &Path, s: Scenario, parts: Vec<usize>) -> Result<ShardOu
         }
     }
     // The owner's periodic tick, as the broker will run it: time-based fsync and zero-fill
-    // ahead of the tail.
+    // ahead of the tail. It stops with the producers (which may stop early, at the byte
+    // bound), so that it never stretches the measured time.
+    let producing = Rc::new(Cell::new(true));
     let ticker = {
-        let logs = logs.clone();
-        glommio::spawn_local(async move { maintain_until(&logs, deadline).await })
+        let (logs, producing) = (logs.clone(), producing.clone());
+        glommio::spawn_local(async move { maintain_while(&logs, &producing, deadline).await })
     };
     for t in tasks {
         t.await?;
     }
+    producing.set(false);
     ticker.await?;
     for log in &logs {
         log.flush(Durability::Durable).await?;
@@ -433,9 +449,14 @@ async fn run_shard(dir: &Path, s: Scenario, parts: Vec<usize>) -> Result<ShardOu
     })
 }
 
-/// Calls `maintain()` on every log each MAINTAIN_INTERVAL until `deadline`.
-async fn maintain_until(logs: &[Rc<Log>], deadline: Instant) -> Result<(), BenchError> {
-    while Instant::now() < deadline {
+/// Calls `maintain()` on every log each MAINTAIN_INTERVAL while `producing` and before
+/// `deadline`.
+async fn maintain_while(
+    logs: &[Rc<Log>],
+    producing: &Cell<bool>,
+    deadline: Instant,
+) -> Result<(), BenchError> {
+    while producing.get() && Instant::now() < deadline {
         for log in logs {
             log.maintain().await?;
         }
@@ -452,20 +473,15 @@ async fn produce(
     deadline: Instant,
     totals: &RefCell<Totals>,
 ) -> Result<(), BenchError> {
-    let mut sent = 0u64;
-    while Instant::now() < deadline && sent < SCENARIO_BYTES_MAX {
+    while Instant::now() < deadline && !totals.borrow().full() {
         let t0 = Instant::now();
         let info = log.append(BytesMut::from(&template[..])).await?;
         log.wait_for(info.next_offset, level).await?;
         let us = t0.elapsed().as_micros().max(1) as u64;
-        sent += template.len() as u64;
         let mut t = totals.borrow_mut();
         t.records += records_per_batch;
         t.bytes += template.len() as u64;
         t.histogram.saturating_record(us);
-        if t.bytes >= SCENARIO_BYTES_MAX {
-            break;
-        }
     }
     Ok(())
 }
