@@ -31,11 +31,11 @@ q() { jq -r ".jobs[0] | $2" "$WORK/$1.json"; }
 pct() { q "$1" "(.$2.percentile[\"$3\"] // 0) / 1000 | round"; }
 
 fresh append_1m_qd32 4G --bs=1M --iodepth=32
-fresh append_64k_fdatasync_qd1 1G --bs=64k --iodepth=1 --fdatasync=1
+fresh append_64k_fdatasync_qd1 1G --bs=64k --iodepth=1 --fdatasync=1 --lat_percentiles=1
 
 echo "fresh-file append 1MiB qd32 (fallocate): $(q append_1m_qd32 '.write.bw_bytes / 1e6 | round') MB/s"
 n=append_64k_fdatasync_qd1
 echo "fresh-file 64KiB append+fdatasync qd1: $(q $n '.write.bw_bytes / 1e6 | round') MB/s," \
     "$(q $n '.write.iops | round') cycles/s," \
-    "write clat p50 $(pct $n write.clat_ns 50.000000) us p99 $(pct $n write.clat_ns 99.000000) us," \
+    "write lat (submit to completion) p50 $(pct $n write.lat_ns 50.000000) us p99 $(pct $n write.lat_ns 99.000000) us," \
     "fdatasync p50 $(pct $n sync.lat_ns 50.000000) us p99 $(pct $n sync.lat_ns 99.000000) us"

@@ -20,9 +20,14 @@ pub struct IoStats {
     pub write_calls: u64,
     /// Bytes handed to `write_at`, page padding and zero-fill included.
     pub written_bytes: u64,
+    /// write_at latency in microseconds (submit to completion).
+    pub write_histogram: Histogram<u64>,
     pub fdatasyncs: u64,
     /// fdatasync latency in microseconds, as the engine saw it.
     pub fdatasync_histogram: Histogram<u64>,
+    pub read_calls: u64,
+    /// Bytes returned by `read_at`.
+    pub read_bytes: u64,
 }
 
 impl Default for IoStats {
@@ -30,8 +35,11 @@ impl Default for IoStats {
         IoStats {
             write_calls: 0,
             written_bytes: 0,
+            write_histogram: latency_histogram(),
             fdatasyncs: 0,
             fdatasync_histogram: latency_histogram(),
+            read_calls: 0,
+            read_bytes: 0,
         }
     }
 }
@@ -110,25 +118,31 @@ impl<F: StorageFile> StorageFile for CountingFile<F> {
     }
 
     async fn write_at(&self, buf: Self::Buf, pos: u64) -> io::Result<usize> {
+        let start = Instant::now();
         let n = self.inner.write_at(buf, pos).await?;
+        let us = micros_since(start);
         let mut s = self.stats.borrow_mut();
         s.write_calls += 1;
         s.written_bytes += n as u64;
+        s.write_histogram.saturating_record(us);
         Ok(n)
     }
 
     async fn read_at(&self, pos: u64, len: usize) -> io::Result<Bytes> {
-        self.inner.read_at(pos, len).await
+        let bytes = self.inner.read_at(pos, len).await?;
+        let mut s = self.stats.borrow_mut();
+        s.read_calls += 1;
+        s.read_bytes += bytes.len() as u64;
+        Ok(bytes)
     }
 
     async fn fdatasync(&self) -> io::Result<()> {
         let start = Instant::now();
         self.inner.fdatasync().await?;
-        let us = start.elapsed().as_micros().max(1);
+        let us = micros_since(start);
         let mut s = self.stats.borrow_mut();
         s.fdatasyncs += 1;
-        s.fdatasync_histogram
-            .saturating_record(u64::try_from(us).unwrap_or(u64::MAX));
+        s.fdatasync_histogram.saturating_record(us);
         Ok(())
     }
 
@@ -147,6 +161,10 @@ impl<F: StorageFile> StorageFile for CountingFile<F> {
     async fn close(self) -> io::Result<()> {
         self.inner.close().await
     }
+}
+
+fn micros_since(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_micros().max(1)).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -168,5 +186,6 @@ mod tests {
         let s = stats.borrow();
         assert_eq!((s.write_calls, s.written_bytes, s.fdatasyncs), (1, 4096, 1));
         assert_eq!(s.fdatasync_histogram.len(), 1);
+        assert_eq!(s.write_histogram.len(), 1);
     }
 }

@@ -103,12 +103,18 @@ pub struct ScenarioResult {
     /// Bytes the engine handed to the disk (page padding and zero-fill included).
     pub device_written_bytes: u64,
     pub device_write_calls: u64,
+    /// Latency of one write call (up to 1 MiB) as the engine saw it.
+    pub device_write_latency_us: Percentiles,
     /// fdatasyncs the engine issued during the write phase.
     pub fdatasyncs: u64,
     /// fdatasync latency as the engine saw it (io_uring submit to completion).
     pub fdatasync_latency_us: Percentiles,
     pub read_cache_mb_per_s: Option<f64>,
     pub read_disk_mb_per_s: Option<f64>,
+    /// Batch bytes the disk read phase returned, and bytes it read from the files to get
+    /// them (more when a fetch reads a chunk twice).
+    pub read_disk_bytes: Option<u64>,
+    pub read_disk_device_bytes: Option<u64>,
 }
 
 impl Scenario {
@@ -274,16 +280,34 @@ struct ShardOutcome {
     histogram: Histogram<u64>,
     /// The file layer's counters over the write phase.
     io: IoStats,
-    /// (bytes, seconds) of each read phase, when run.
-    read_cache: Option<(u64, f64)>,
-    read_disk: Option<(u64, f64)>,
+    read_cache: Option<ReadOutcome>,
+    read_disk: Option<ReadOutcome>,
+}
+
+/// What one read phase of one shard measured.
+#[derive(Debug, Clone, Copy, Default)]
+struct ReadOutcome {
+    bytes: u64,
+    secs: f64,
+    /// Bytes read from the files (0 for the cache phase).
+    device_bytes: u64,
+}
+
+impl ReadOutcome {
+    fn add(self, o: ReadOutcome) -> ReadOutcome {
+        ReadOutcome {
+            bytes: self.bytes + o.bytes,
+            secs: self.secs.max(o.secs),
+            device_bytes: self.device_bytes + o.device_bytes,
+        }
+    }
 }
 
 fn merge(scenario: Scenario, outcomes: Vec<ShardOutcome>) -> ScenarioResult {
     let mut histogram = latency_histogram();
     let mut io = IoStats::default();
     let (mut records, mut bytes, mut elapsed_s) = (0, 0, 0f64);
-    let (mut cache, mut disk) = ((0u64, 0f64), (0u64, 0f64));
+    let (mut cache, mut disk) = (ReadOutcome::default(), ReadOutcome::default());
     for o in &outcomes {
         records += o.records;
         bytes += o.bytes;
@@ -292,12 +316,8 @@ fn merge(scenario: Scenario, outcomes: Vec<ShardOutcome>) -> ScenarioResult {
             .add(&o.histogram)
             .expect("histograms share bounds");
         add_io(&mut io, &o.io);
-        if let Some((b, t)) = o.read_cache {
-            cache = (cache.0 + b, cache.1.max(t));
-        }
-        if let Some((b, t)) = o.read_disk {
-            disk = (disk.0 + b, disk.1.max(t));
-        }
+        cache = o.read_cache.map_or(cache, |r| cache.add(r));
+        disk = o.read_disk.map_or(disk, |r| disk.add(r));
     }
     let read_back = scenario.read_back;
     ScenarioResult {
@@ -310,16 +330,22 @@ fn merge(scenario: Scenario, outcomes: Vec<ShardOutcome>) -> ScenarioResult {
         ack_latency_us: Percentiles::from_histogram(&histogram),
         device_written_bytes: io.written_bytes,
         device_write_calls: io.write_calls,
+        device_write_latency_us: Percentiles::from_histogram(&io.write_histogram),
         fdatasyncs: io.fdatasyncs,
         fdatasync_latency_us: Percentiles::from_histogram(&io.fdatasync_histogram),
-        read_cache_mb_per_s: read_back.then(|| mb_per_s(cache.0, cache.1)),
-        read_disk_mb_per_s: read_back.then(|| mb_per_s(disk.0, disk.1)),
+        read_cache_mb_per_s: read_back.then(|| mb_per_s(cache.bytes, cache.secs)),
+        read_disk_mb_per_s: read_back.then(|| mb_per_s(disk.bytes, disk.secs)),
+        read_disk_bytes: read_back.then_some(disk.bytes),
+        read_disk_device_bytes: read_back.then_some(disk.device_bytes),
     }
 }
 
 fn add_io(sum: &mut IoStats, o: &IoStats) {
     sum.write_calls += o.write_calls;
     sum.written_bytes += o.written_bytes;
+    sum.write_histogram
+        .add(&o.write_histogram)
+        .expect("histograms share bounds");
     sum.fdatasyncs += o.fdatasyncs;
     sum.fdatasync_histogram
         .add(&o.fdatasync_histogram)
@@ -487,8 +513,7 @@ async fn produce(
 }
 
 /// Reads what each partition's batch cache holds, over and over, for READ_CACHE_PHASE.
-/// Returns (bytes, seconds).
-async fn read_cache_phase(logs: &[Rc<Log>]) -> Result<(u64, f64), BenchError> {
+async fn read_cache_phase(logs: &[Rc<Log>]) -> Result<ReadOutcome, BenchError> {
     let start = Instant::now();
     let deadline = start + READ_CACHE_PHASE;
     let mut bytes = 0u64;
@@ -503,7 +528,11 @@ async fn read_cache_phase(logs: &[Rc<Log>]) -> Result<(u64, f64), BenchError> {
         }
         rounds += 1;
     }
-    Ok((bytes, start.elapsed().as_secs_f64()))
+    Ok(ReadOutcome {
+        bytes,
+        secs: start.elapsed().as_secs_f64(),
+        device_bytes: 0,
+    })
 }
 
 /// Reads `[from, to)` fetch by fetch until `deadline` and checks each batch's CRC, as a
@@ -529,13 +558,16 @@ async fn read_range(
 }
 
 /// Reopens the shard's partitions (cold cache) and reads them front to back from disk,
-/// one consumer task per partition, for at most READ_DISK_PHASE. Returns (bytes, seconds).
+/// one consumer task per partition, for at most READ_DISK_PHASE.
 async fn read_disk_phase(
     dir: &Path,
     s: &Scenario,
     parts: &[usize],
-) -> Result<(u64, f64), BenchError> {
-    let logs = open_logs(dir, s, parts, &IoStatsRef::default()).await?;
+) -> Result<ReadOutcome, BenchError> {
+    let stats = IoStatsRef::default();
+    let logs = open_logs(dir, s, parts, &stats).await?;
+    // Opening scans the active segment (recovery); count only what the fetches read.
+    let device_before = stats.borrow().read_bytes;
     let start = Instant::now();
     let deadline = start + READ_DISK_PHASE;
     let tasks: Vec<_> = logs
@@ -553,10 +585,15 @@ async fn read_disk_phase(
         bytes += t.await?;
     }
     let secs = start.elapsed().as_secs_f64();
+    let device_bytes = stats.borrow().read_bytes - device_before;
     for log in &logs {
         log.close().await?;
     }
-    Ok((bytes, secs))
+    Ok(ReadOutcome {
+        bytes,
+        secs,
+        device_bytes,
+    })
 }
 
 /// Prints results as two tables (MB = 10^6 bytes, latencies in microseconds): what
@@ -606,32 +643,38 @@ fn print_client_table(results: &[ScenarioResult]) {
 }
 
 fn print_disk_table(results: &[ScenarioResult]) {
-    println!("what the engine asked of the disk during the write phase; fdatasync latency in us");
     println!(
-        "{:<34} {:>10} {:>10} {:>9} {:>11} {:>10} {:>7} {:>7} {:>7}",
+        "what the engine asked of the disk in the write phase; call latencies in us (p50/p99)"
+    );
+    println!(
+        "{:<34} {:>10} {:>10} {:>8} {:>11} {:>13} {:>10} {:>13} {:>11}",
         "scenario",
         "zero-fill",
         "device MB",
         "dev/app",
         "write calls",
+        "write lat",
         "fdatasyncs",
-        "p50",
-        "p99",
-        "max"
+        "fdatasync lat",
+        "rd dev/app",
     );
     for r in results {
-        let l = &r.fdatasync_latency_us;
+        let (w, f) = (&r.device_write_latency_us, &r.fdatasync_latency_us);
+        let read_amp = match (r.read_disk_device_bytes, r.read_disk_bytes) {
+            (Some(d), Some(b)) if b > 0 => format!("{:.2}", d as f64 / b as f64),
+            _ => "-".to_owned(),
+        };
         println!(
-            "{:<34} {:>10} {:>10.0} {:>9.2} {:>11} {:>10} {:>7} {:>7} {:>7}",
+            "{:<34} {:>10} {:>10.0} {:>8.2} {:>11} {:>13} {:>10} {:>13} {:>11}",
             r.scenario.name,
             r.scenario.zero_fill_ahead_bytes,
             r.device_written_bytes as f64 / 1e6,
             r.device_written_bytes as f64 / (r.bytes.max(1) as f64),
             r.device_write_calls,
+            format!("{}/{}", w.p50, w.p99),
             r.fdatasyncs,
-            l.p50,
-            l.p99,
-            l.max,
+            format!("{}/{}", f.p50, f.p99),
+            read_amp,
         );
     }
 }
