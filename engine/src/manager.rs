@@ -182,9 +182,8 @@ impl<S: Storage> LogManager<S> {
 
     /// Applies the time-based flush policy of every log.
     pub async fn maintain(&self) -> LogResult<()> {
-        for log in self.logs.values() {
-            log.maintain().await?;
-        }
+        // All partitions at once: one partition's fdatasync must not delay the others'.
+        futures_util::future::try_join_all(self.logs.values().map(|log| log.maintain())).await?;
         Ok(())
     }
 

@@ -67,6 +67,42 @@ fn reads_from_disk_after_reopen_match_cache() {
 }
 
 #[test]
+fn disk_fetches_never_read_a_batch_they_refuse() {
+    block_on(async {
+        let (_c, clock) = clock();
+        let s = MemStorage::new();
+        let config = LogConfig {
+            segment_bytes: 4 << 20,
+            max_message_bytes: 256 << 10,
+            pending_bytes_max: 1 << 20,
+            ..small_config()
+        };
+        let log = open(&s, config.clone(), &clock).await;
+        for i in 0..12 {
+            log.append(sized_batch(i, 100_000, 0))
+                .await
+                .expect("append");
+        }
+        log.close().await.expect("close");
+        let log = open(&s, config, &clock).await;
+        let mut from = 0;
+        while from < 12 {
+            let before = s.read_bytes();
+            let got = log.read(from, 120_000, u64::MAX).await.expect("read");
+            let read = s.read_bytes() - before;
+            assert_eq!(got.len(), 1, "one 100 kB batch fits 120 kB, two do not");
+            let returned = got[0].len() as u64;
+            // One chunk of max_bytes + 64 KiB and no second read of the refused batch.
+            assert!(
+                read <= 120_000 + (64 << 10),
+                "fetch at {from} read {read} bytes to return {returned}"
+            );
+            from += 1;
+        }
+    });
+}
+
+#[test]
 fn offset_out_of_range_and_bounds() {
     block_on(async {
         let (_c, clock) = clock();
@@ -168,13 +204,25 @@ fn interval_policy_defers_fsync_until_bytes_or_time() {
         c.advance(1000);
         log.maintain().await.expect("maintain");
         assert_eq!(log.offsets().durable, 1, "time interval synced it");
-        // Bytes interval: a write that crosses 4096 unsynced bytes also syncs.
+        // Bytes interval: an acks=1 write that crosses 4096 unsynced bytes returns without
+        // waiting for an fdatasync; the next maintenance tick syncs it, before any time
+        // bound is due.
         let n = log
             .append(sized_batch(2, 5000, 0))
             .await
             .expect("append")
             .next_offset;
         log.wait_for(n, Durability::Written).await.expect("written");
+        assert!(log.offsets().durable < n, "a Written waiter does not fsync");
+        log.maintain().await.expect("maintain");
+        assert_eq!(log.offsets().durable, n, "bytes interval synced it");
+        // A durable waiter under the interval policy syncs at once.
+        let n = log
+            .append(batch(3, 1, 0))
+            .await
+            .expect("append")
+            .next_offset;
+        log.wait_for(n, Durability::Durable).await.expect("durable");
         assert_eq!(log.offsets().durable, n);
     });
 }

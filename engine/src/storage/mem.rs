@@ -41,6 +41,7 @@ struct Fs {
     dirs: BTreeSet<PathBuf>,
     faults: Faults,
     fsync_count: u64,
+    read_bytes: u64,
 }
 
 impl Fs {
@@ -81,6 +82,11 @@ impl MemStorage {
 
     pub fn set_faults(&self, faults: Faults) {
         self.fs.borrow_mut().faults = faults;
+    }
+
+    /// Bytes returned by every `read_at` so far (the device reads a fetch costs).
+    pub fn read_bytes(&self) -> u64 {
+        self.fs.borrow().read_bytes
     }
 
     pub fn fsync_count(&self) -> u64 {
@@ -303,11 +309,13 @@ impl StorageFile for MemFileHandle {
     }
 
     async fn read_at(&self, pos: u64, len: usize) -> io::Result<Bytes> {
-        self.storage.with_file(&self.path, |f| {
+        let bytes = self.storage.with_file(&self.path, |f| {
             let start = (pos as usize).min(f.current.len());
             let end = (start + len).min(f.current.len());
             Bytes::copy_from_slice(&f.current[start..end])
-        })
+        })?;
+        self.storage.fs.borrow_mut().read_bytes += bytes.len() as u64;
+        Ok(bytes)
     }
 
     async fn fdatasync(&self) -> io::Result<()> {
