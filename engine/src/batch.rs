@@ -9,7 +9,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use zerocopy::little_endian::{I16, I32, I64, U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
-use crate::constants::BATCH_HEADER_BYTES;
+use crate::compression::{compress_into, decompress, Compression};
+use crate::constants::{BATCH_HEADER_BYTES, DECOMPRESSED_BYTES_MAX};
 use crate::error::BatchError;
 
 /// Format version written in every batch header.
@@ -195,7 +196,8 @@ impl ProducerStamp {
     };
 }
 
-/// Builds an uncompressed batch record by record (the producer side).
+/// Builds a batch record by record (the producer side), then finishes it uncompressed
+/// ([`BatchBuilder::finish`]) or compressed ([`BatchBuilder::finish_with`]).
 pub struct BatchBuilder {
     body: BytesMut,
     first_timestamp_ms: i64,
@@ -272,8 +274,26 @@ impl BatchBuilder {
         )
     }
 
-    /// Hands out the encoded records section, so a caller can compress it and call
-    /// [`encode_batch`] with its codec.
+    /// Finishes a batch whose records section is compressed with `compression`
+    /// (see [`encode_compressed`], which may store it uncompressed instead).
+    pub fn finish_with(
+        self,
+        stamp: ProducerStamp,
+        compression: Compression,
+    ) -> Result<BytesMut, BatchError> {
+        assert!(self.count > 0, "a batch holds at least one record");
+        encode_compressed(
+            compression,
+            self.first_timestamp_ms,
+            self.max_timestamp_ms,
+            self.count,
+            stamp,
+            &self.body,
+        )
+    }
+
+    /// Hands out the encoded records section, so a caller can frame it later with
+    /// [`encode_compressed`] or [`encode_batch`].
     pub fn into_parts(self) -> (Bytes, i64, i64, u32) {
         (
             self.body.freeze(),
@@ -293,8 +313,66 @@ pub fn encode_batch(
     stamp: ProducerStamp,
     records: &[u8],
 ) -> BytesMut {
+    let mut out = BytesMut::with_capacity(BATCH_HEADER_BYTES + records.len());
+    out.put_bytes(0, BATCH_HEADER_BYTES);
+    out.put_slice(records);
+    seal_batch(
+        out,
+        codec,
+        first_timestamp_ms,
+        max_timestamp_ms,
+        count,
+        stamp,
+    )
+}
+
+/// Compresses an uncompressed records section `raw` with `compression` and frames it as a
+/// batch with a valid CRC, base offset 0.
+///
+/// When the compressed section would not be smaller than `raw` (tiny or incompressible
+/// records), the batch is stored uncompressed, codec none: fewer bytes stored and sent, and
+/// no inflate for consumers. Kafka keeps the requested codec; readers cope either way since
+/// every header names its codec. Refuses a `raw` larger than [`DECOMPRESSED_BYTES_MAX`].
+pub fn encode_compressed(
+    compression: Compression,
+    first_timestamp_ms: i64,
+    max_timestamp_ms: i64,
+    count: u32,
+    stamp: ProducerStamp,
+    raw: &[u8],
+) -> Result<BytesMut, BatchError> {
+    let mut out = BytesMut::with_capacity(BATCH_HEADER_BYTES + raw.len());
+    out.put_bytes(0, BATCH_HEADER_BYTES);
+    compress_into(compression, raw, &mut out)?;
+    let mut codec = compression.codec();
+    if codec != Codec::None && out.len() - BATCH_HEADER_BYTES >= raw.len() {
+        out.truncate(BATCH_HEADER_BYTES);
+        out.put_slice(raw);
+        codec = Codec::None;
+    }
+    Ok(seal_batch(
+        out,
+        codec,
+        first_timestamp_ms,
+        max_timestamp_ms,
+        count,
+        stamp,
+    ))
+}
+
+/// Fills in the header of `out` (64 placeholder bytes followed by the stored records
+/// section) and its CRC.
+fn seal_batch(
+    mut out: BytesMut,
+    codec: Codec,
+    first_timestamp_ms: i64,
+    max_timestamp_ms: i64,
+    count: u32,
+    stamp: ProducerStamp,
+) -> BytesMut {
     assert!(count > 0, "a batch holds at least one record");
-    let len = BATCH_HEADER_BYTES + records.len();
+    assert!(out.len() >= BATCH_HEADER_BYTES);
+    let len = out.len();
     let header = BatchHeader {
         base_offset: U64::new(0),
         batch_length: U32::new(u32::try_from(len).expect("batch length fits u32")),
@@ -312,35 +390,41 @@ pub fn encode_batch(
         record_count: U32::new(count),
         reserved2: U32::new(0),
     };
-    let mut out = BytesMut::with_capacity(len);
-    out.put_slice(header.as_bytes());
-    out.put_slice(records);
+    out[..BATCH_HEADER_BYTES].copy_from_slice(header.as_bytes());
     let crc = batch_crc(&out);
     out[12..16].copy_from_slice(&crc.to_le_bytes());
     out
 }
 
-/// Decodes the records of an uncompressed batch. `batch` must have passed [`validate`].
+/// Decodes the records of a batch, inflating a compressed records section first (at most
+/// [`DECOMPRESSED_BYTES_MAX`] bytes). `batch` must have passed [`validate`].
+///
+/// Records of an uncompressed batch share `batch`'s memory; those of a compressed one share
+/// the inflated section. In `MalformedRecord { at }`, `at` is a byte position in the batch,
+/// or in the inflated records section for a compressed batch.
 pub fn decode_records(batch: &Bytes) -> Result<Vec<Record>, BatchError> {
     let header = BatchHeader::parse(batch)?;
-    if header.codec()? != Codec::None {
-        return Err(BatchError::MalformedRecord {
-            at: 0,
-            what: "compressed batch: decompress before decoding",
-        });
-    }
+    let codec = header.codec()?;
     let base = header.base_offset();
     let first_ts = header.first_timestamp_ms.get();
     let count = header.record_count() as usize;
-    let mut cur = Cursor {
-        buf: batch,
-        pos: BATCH_HEADER_BYTES,
+    let (section, start) = match codec {
+        Codec::None => (batch.clone(), BATCH_HEADER_BYTES),
+        _ => {
+            let stored = &batch[BATCH_HEADER_BYTES..];
+            let raw = decompress(codec, stored, DECOMPRESSED_BYTES_MAX)?;
+            (Bytes::from(raw), 0)
+        }
     };
-    let mut records = Vec::with_capacity(count.min(batch.len() / 8));
+    let mut cur = Cursor {
+        buf: &section,
+        pos: start,
+    };
+    let mut records = Vec::with_capacity(count.min(section.len() / 8));
     for _ in 0..count {
         records.push(cur.record(base, first_ts)?);
     }
-    if cur.pos != batch.len() {
+    if cur.pos != section.len() {
         return Err(cur.err("trailing bytes after the last record"));
     }
     Ok(records)

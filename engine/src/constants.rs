@@ -70,3 +70,32 @@ pub const IO_MEMORY_BYTES_DEFAULT: usize = 1 << 20;
 
 /// Segment file names: base offset zero-padded to this many digits.
 pub const SEGMENT_NAME_DIGITS: usize = 20;
+
+/// Largest records section a compressed batch may inflate to (32 MiB: twice the
+/// max.message.bytes ceiling). Decoders stop at this many bytes and refuse the batch, so a
+/// small hostile batch (a zip bomb) cannot make a consumer allocate without bound; producers
+/// refuse to compress a records section larger than this, since no consumer could read it.
+pub const DECOMPRESSED_BYTES_MAX: usize = 2 * MAX_MESSAGE_BYTES_CEILING as usize;
+
+/// zstd decoders accept back-reference windows up to 2^this bytes. A window never needs to
+/// exceed the content, so log2 of `DECOMPRESSED_BYTES_MAX` is enough, and a frame that asks
+/// for more (to make the decoder allocate a large window) is refused.
+pub const ZSTD_WINDOW_LOG_MAX: u32 = DECOMPRESSED_BYTES_MAX.ilog2();
+
+/// gzip levels accepted (Kafka's compression.gzip.level range): 1 fastest, 9 smallest.
+pub const GZIP_LEVEL_MIN: i32 = 1;
+pub const GZIP_LEVEL_MAX: i32 = 9;
+
+/// Default gzip level: zlib's default, which Kafka also uses.
+pub const GZIP_LEVEL_DEFAULT: i32 = 6;
+
+/// zstd levels accepted: the library's full range (negative levels are the fast modes),
+/// as Kafka's compression.zstd.level.
+pub const ZSTD_LEVEL_MIN: i32 = -(1 << 17);
+pub const ZSTD_LEVEL_MAX: i32 = 22;
+
+/// Default zstd level: the library's default, which Kafka also uses.
+pub const ZSTD_LEVEL_DEFAULT: i32 = 3;
+
+const _: () = assert!(DECOMPRESSED_BYTES_MAX.is_power_of_two());
+const _: () = assert!(DECOMPRESSED_BYTES_MAX >= MAX_MESSAGE_BYTES_CEILING as usize);

@@ -2,6 +2,8 @@
 
 use std::io;
 
+use crate::batch::Codec;
+
 /// Why a record batch was refused before anything was appended.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BatchError {
@@ -21,6 +23,24 @@ pub enum BatchError {
     MalformedRecord { at: usize, what: &'static str },
     #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
     TooLarge { size: usize, max: u32 },
+    #[error(
+        "{codec} records section inflates past {max} bytes; refused (decompression bomb guard)"
+    )]
+    DecompressedTooLarge { codec: Codec, max: usize },
+    #[error("records section is not valid {codec}: {detail}")]
+    CorruptCompressed { codec: Codec, detail: String },
+    #[error("{codec} compression failed: {detail}")]
+    CompressFailed { codec: Codec, detail: String },
+    #[error("records section of {size} bytes exceeds the {max} bytes a consumer may inflate")]
+    RecordsTooLarge { size: usize, max: usize },
+    #[error("compression level {level} is not valid for {codec} (allowed: {allowed})")]
+    BadCompressionLevel {
+        codec: Codec,
+        level: i32,
+        allowed: &'static str,
+    },
+    #[error("unknown compression codec {0:?} (expected none, gzip, snappy, lz4 or zstd)")]
+    UnknownCodecName(String),
 }
 
 /// Errors of a partition log.

@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod batch_cache;
 pub mod clock;
+pub mod compression;
 pub mod config;
 pub mod constants;
 pub mod error;
