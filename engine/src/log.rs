@@ -195,7 +195,10 @@ impl<S: Storage> PartitionLog<S> {
         let last = bases.last().copied();
         for &base in &bases {
             let seg = if Some(base) == last {
-                open_active(&storage, dir, base, &config).await?
+                match open_indexed(&storage, dir, base).await? {
+                    Some(seg) => seg, // closed cleanly: nothing to scan
+                    None => open_active(&storage, dir, base, &config).await?,
+                }
             } else {
                 open_sealed(&storage, dir, base, &config).await?
             };
@@ -400,21 +403,7 @@ impl<S: Storage> PartitionLog<S> {
                 a.index.encode_times(a.size),
             )
         };
-        let sealed = async {
-            file.truncate(size).await?;
-            file.fdatasync().await
-        };
-        if let Err(e) = sealed.await {
-            return Err(self.poison(LogError::io(&self.name, "sealing a segment", e)));
-        }
-        let [_, ix_path, tix_path] = segment::paths(&self.dir, base);
-        // Index files are derived data: if writing them fails, recovery rebuilds them.
-        if let Err(e) = self.storage.write_small_file(&ix_path, &offsets).await {
-            tracing::warn!(log = %self.name, error = %e, "could not write segment index; it will be rebuilt");
-        }
-        if let Err(e) = self.storage.write_small_file(&tix_path, &times).await {
-            tracing::warn!(log = %self.name, error = %e, "could not write time index; it will be rebuilt");
-        }
+        self.seal_files(&file, size, base, &offsets, &times).await?;
         let fresh = create_segment(&self.storage, &self.dir, next, &self.config).await?;
         let mut st = self.state.borrow_mut();
         let a = st.active_mut();
@@ -427,6 +416,36 @@ impl<S: Storage> PartitionLog<S> {
 
     /// Reserves disk space for `len` more bytes in the active segment. ENOSPC here is a
     /// clean refusal: nothing was appended.
+    /// Cuts a segment file to its data (no preallocated tail), makes that durable and
+    /// writes its index files, which then carry the segment's exact length: at a roll
+    /// (sealing) and at a clean close of the active segment, so that the next open trusts
+    /// the index instead of scanning the data.
+    async fn seal_files(
+        &self,
+        file: &S::File,
+        size: u64,
+        base: u64,
+        offsets: &[u8],
+        times: &[u8],
+    ) -> LogResult<()> {
+        let sealed = async {
+            file.truncate(size).await?;
+            file.fdatasync().await
+        };
+        if let Err(e) = sealed.await {
+            return Err(self.poison(LogError::io(&self.name, "sealing a segment", e)));
+        }
+        let [_, ix_path, tix_path] = segment::paths(&self.dir, base);
+        // Index files are derived data: if writing them fails, recovery rebuilds them.
+        if let Err(e) = self.storage.write_small_file(&ix_path, offsets).await {
+            tracing::warn!(log = %self.name, error = %e, "could not write segment index; it will be rebuilt");
+        }
+        if let Err(e) = self.storage.write_small_file(&tix_path, times).await {
+            tracing::warn!(log = %self.name, error = %e, "could not write time index; it will be rebuilt");
+        }
+        Ok(())
+    }
+
     async fn ensure_allocated(&self, len: u64) -> LogResult<()> {
         let (file, want) = {
             let st = self.state.borrow();
@@ -913,9 +932,25 @@ impl<S: Storage> PartitionLog<S> {
     }
 
     /// Makes everything durable and closes the files. The next open finds no torn tail.
+    /// Flushes, fsyncs and closes. A clean close also cuts the active segment to its data
+    /// and writes its index files (as a roll does), so the next open reads the index
+    /// instead of scanning the whole active segment (seconds for 1 GiB).
     pub async fn close(&self) -> LogResult<()> {
         if self.poisoned().is_none() {
+            let _guard = self.append_lock.lock().await;
             self.flush(Durability::Durable).await?;
+            let (file, size, base, offsets, times) = {
+                let st = self.state.borrow();
+                let a = st.active();
+                (
+                    a.file.clone(),
+                    a.size,
+                    a.base_offset,
+                    a.index.encode_offsets(a.size),
+                    a.index.encode_times(a.size),
+                )
+            };
+            self.seal_files(&file, size, base, &offsets, &times).await?;
         }
         let segments = std::mem::take(&mut self.state.borrow_mut().segments);
         for (_, seg) in segments {
@@ -1083,12 +1118,14 @@ async fn open_existing<S: Storage>(
     Ok((file, size))
 }
 
-async fn open_sealed<S: Storage>(
+/// Opens a segment through its index files when they match the file's length exactly
+/// (written at a roll or a clean close, after the data was cut to length and fsynced).
+/// `None` when they are missing or stale: the caller scans instead.
+async fn open_indexed<S: Storage>(
     storage: &S,
     dir: &Path,
     base: u64,
-    config: &LogConfig,
-) -> LogResult<Segment<S::File>> {
+) -> LogResult<Option<Segment<S::File>>> {
     let name = dir.display().to_string();
     let [log_path, ix_path, tix_path] = segment::paths(dir, base);
     let (file, size) = open_existing(storage, &log_path, &name).await?;
@@ -1100,57 +1137,78 @@ async fn open_sealed<S: Storage>(
         .read_small_file(&tix_path)
         .await
         .map_err(io_at(&name, "reading a time index"))?;
-    let loaded = match (ix, tix) {
-        (Some(ix), Some(tix)) => SegmentIndex::decode(&ix, &tix, size),
-        _ => None,
+    let Some(mut index) = ix
+        .zip(tix)
+        .and_then(|(ix, tix)| SegmentIndex::decode(&ix, &tix, size))
+    else {
+        return Ok(None);
     };
-    let (index, next_offset) = match loaded {
-        Some(mut index) => {
-            // The index file holds no max timestamp and no end offset: read them from
-            // the batches after its last entry (at most one index interval).
-            let (mut max_ts, mut next) = (index.last_max_timestamp_before(), base);
-            scan_batches(
-                &file,
-                u64::from(index.last_position()),
-                size,
-                READ_CHUNK_BYTES_MIN,
-                &name,
-                |h, _| {
-                    max_ts = max_ts.max(h.max_timestamp_ms());
-                    next = h.last_offset() + 1;
-                    Step::Skip
-                },
-            )
-            .await?;
-            index.set_max_timestamp_ms(max_ts);
-            (index, next)
-        }
-        None => {
-            let scan = segment::scan(&file, base, size, config.index_interval_bytes)
-                .await
-                .map_err(io_at(&name, "scanning a segment"))?;
-            if scan.valid_bytes != size {
-                return Err(LogError::Corrupt {
-                    what: "sealed segment",
-                    path: log_path.display().to_string(),
-                    detail: scan.stopped.unwrap_or_else(|| "trailing bytes".into()),
-                });
-            }
-            tracing::info!(segment = %log_path.display(), "rebuilt a missing or stale index");
-            let offsets = scan.index.encode_offsets(size);
-            let times = scan.index.encode_times(size);
-            storage
-                .write_small_file(&ix_path, &offsets)
-                .await
-                .map_err(io_at(&name, "writing an index"))?;
-            storage
-                .write_small_file(&tix_path, &times)
-                .await
-                .map_err(io_at(&name, "writing a time index"))?;
-            (scan.index, scan.next_offset)
-        }
-    };
-    let mut seg = Segment::recovered(base, file, log_path, index, size, next_offset);
+    // The index files hold no max timestamp and no end offset: read them from the
+    // batches after the last entry (at most one index interval), headers only.
+    let (mut max_ts, mut next, mut first_ts) = (index.last_max_timestamp_before(), base, None);
+    scan_batches(
+        &file,
+        u64::from(index.last_position()),
+        size,
+        READ_CHUNK_BYTES_MIN,
+        &name,
+        |h, _| {
+            max_ts = max_ts.max(h.max_timestamp_ms());
+            next = h.last_offset() + 1;
+            Step::Skip
+        },
+    )
+    .await?;
+    if size > 0 {
+        let head = file
+            .read_at(0, BATCH_HEADER_BYTES)
+            .await
+            .map_err(io_at(&name, "reading a segment"))?;
+        first_ts = BatchHeader::parse(&head)
+            .ok()
+            .map(|h| h.first_timestamp_ms.get());
+    }
+    index.set_max_timestamp_ms(max_ts);
+    let mut seg = Segment::recovered(base, file, log_path, index, size, next);
+    seg.first_append_ms = first_ts;
+    Ok(Some(seg))
+}
+
+async fn open_sealed<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    base: u64,
+    config: &LogConfig,
+) -> LogResult<Segment<S::File>> {
+    if let Some(mut seg) = open_indexed(storage, dir, base).await? {
+        seg.sealed = true;
+        return Ok(seg);
+    }
+    let name = dir.display().to_string();
+    let [log_path, ix_path, tix_path] = segment::paths(dir, base);
+    let (file, size) = open_existing(storage, &log_path, &name).await?;
+    let scan = segment::scan(&file, base, size, config.index_interval_bytes)
+        .await
+        .map_err(io_at(&name, "scanning a segment"))?;
+    if scan.valid_bytes != size {
+        return Err(LogError::Corrupt {
+            what: "sealed segment",
+            path: log_path.display().to_string(),
+            detail: scan.stopped.unwrap_or_else(|| "trailing bytes".into()),
+        });
+    }
+    tracing::info!(segment = %log_path.display(), "rebuilt a missing or stale index");
+    let offsets = scan.index.encode_offsets(size);
+    let times = scan.index.encode_times(size);
+    storage
+        .write_small_file(&ix_path, &offsets)
+        .await
+        .map_err(io_at(&name, "writing an index"))?;
+    storage
+        .write_small_file(&tix_path, &times)
+        .await
+        .map_err(io_at(&name, "writing a time index"))?;
+    let mut seg = Segment::recovered(base, file, log_path, scan.index, size, scan.next_offset);
     seg.sealed = true;
     Ok(seg)
 }

@@ -103,6 +103,64 @@ fn disk_fetches_never_read_a_batch_they_refuse() {
 }
 
 #[test]
+fn a_clean_close_spares_the_next_open_a_scan() {
+    block_on(async {
+        let (_c, clock) = clock();
+        let s = MemStorage::new();
+        let config = LogConfig {
+            segment_bytes: 4 << 20,
+            ..small_config()
+        };
+        let log = open(&s, config.clone(), &clock).await;
+        for i in 0..100 {
+            log.append(sized_batch(i, 4000, 1000 + i as i64))
+                .await
+                .expect("append");
+        }
+        log.flush(Durability::Written).await.expect("written");
+        let before = read_all(&log, 0).await;
+        assert_eq!(before.len(), 100);
+        log.close().await.expect("close");
+        let reads = s.read_bytes();
+        let log = open(&s, config.clone(), &clock).await;
+        let scanned = s.read_bytes() - reads;
+        assert!(
+            scanned < 16 << 10,
+            "a clean close left an index: open read {scanned} bytes of ~400 kB"
+        );
+        assert_eq!(log.offsets().next, 100);
+        assert!(
+            read_all(&log, 0).await == before,
+            "same records after reopen"
+        );
+        assert_eq!(
+            log.offset_for_timestamp(1050).await.expect("time lookup"),
+            Some(50)
+        );
+        // Append after the clean reopen, then lose power: the index files now describe a
+        // shorter file, so the next open must scan, and keep every durable batch.
+        log.append(sized_batch(100, 4000, 2000))
+            .await
+            .expect("append");
+        log.flush(Durability::Durable).await.expect("flush");
+        log.append(sized_batch(101, 4000, 2001))
+            .await
+            .expect("append");
+        log.flush(Durability::Written).await.expect("written");
+        drop(log);
+        s.crash(None);
+        let reads = s.read_bytes();
+        let log = open(&s, config, &clock).await;
+        assert!(s.read_bytes() - reads > 400_000, "stale index: full scan");
+        assert_eq!(log.offsets().next, 101, "durable kept, unsynced dropped");
+        assert!(
+            read_all(&log, 0).await[..100] == before[..],
+            "durable records kept"
+        );
+    });
+}
+
+#[test]
 fn offset_out_of_range_and_bounds() {
     block_on(async {
         let (_c, clock) = clock();

@@ -166,7 +166,7 @@ fn c_now(c: &cfa_engine::ManualClock) -> i64 {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(128), ..ProptestConfig::default() })]
     #[test]
     fn log_matches_model(ops in proptest::collection::vec(op(), 1..120)) {
         block_on(run(ops));
