@@ -234,7 +234,7 @@ pub fn run_scenarios(
 ) -> Result<Vec<ScenarioResult>, BenchError> {
     let shards_max = scenarios.iter().map(|s| s.shards).max().unwrap_or(1);
     check_memlock(IO_MEMORY_BYTES, shards_max).map_err(BenchError::Memlock)?;
-    if !crate::malloc_tuning::keep_freed_memory() {
+    if !cfa_engine::malloc_tuning::keep_freed_memory() {
         tracing::warn!("malloc settings not applied: expect page faults on every write buffer");
     }
     std::fs::create_dir_all(data_dir).map_err(|source| BenchError::DataDir {

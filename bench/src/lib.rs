@@ -5,5 +5,4 @@
 
 pub mod counting_storage;
 pub mod engine_bench;
-pub mod malloc_tuning;
 pub mod report;

@@ -11,6 +11,7 @@ pub mod constants;
 pub mod error;
 pub mod index;
 pub mod log;
+pub mod malloc_tuning;
 pub mod manager;
 pub mod segment;
 pub mod storage;

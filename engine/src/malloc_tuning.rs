@@ -1,4 +1,5 @@
-//! glibc malloc settings for a process that writes through the engine.
+//! glibc malloc settings for a process that writes through the engine. The broker and the
+//! bench call [`keep_freed_memory`] once at start-up, before starting executors.
 //!
 //! Each engine write copies pending batches into fresh DMA buffers (up to 1 MiB each);
 //! once glommio's small registered pool (io_memory, 1 MiB under an 8 MiB memlock limit) is
