@@ -1,1 +1,4 @@
 pub mod client;
+pub mod constants;
+mod generated;
+pub mod protocol;

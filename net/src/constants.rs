@@ -1,0 +1,68 @@
+//! Every limit and default of the network layer, in one place.
+//!
+//! TigerBeetle-style: a bound on every frame, buffer and queue, with the unit last in the
+//! name. The wire limits here are part of the protocol (docs/format.md, "Wire protocol").
+
+use cfa_engine::constants::MAX_MESSAGE_BYTES_CEILING;
+
+/// The u32 little-endian length field that starts every frame.
+pub const FRAME_LENGTH_BYTES: usize = 4;
+
+/// The fixed frame header, length field included: length u32, api key u16, api version
+/// u16, request id u32, flags u16, error code u16, body length u32.
+pub const FRAME_HEADER_BYTES: usize = 20;
+
+/// Smallest whole frame (length field included): a header and an empty body. A length
+/// field below `FRAME_BYTES_MIN - FRAME_LENGTH_BYTES` is refused before anything else.
+pub const FRAME_BYTES_MIN: usize = FRAME_HEADER_BYTES;
+
+/// Largest flatbuffer body of one frame (4 MiB). The body holds only names, numbers and
+/// payload references (record batches travel in the payload area), so even a Metadata
+/// response for ~10,000 partitions stays far below it. Bounding it separately from the
+/// frame caps the flatbuffer verifier's work and the domain values a decoder allocates.
+pub const BODY_BYTES_MAX: usize = 4 << 20;
+
+/// Largest whole frame, length field included (32 MiB). Why this figure:
+/// - One record batch at the engine's max.message.bytes ceiling (16 MiB) plus a full body
+///   and the header must fit, or a topic configured at the ceiling would accept batches
+///   no client can send: 16 MiB + 4 MiB + 20 bytes, rounded up to a power of two.
+/// - At the 1 MiB max.message.bytes default it carries 28 such batches in one produce
+///   request, and a fetch response can return the engine's 8 MiB read bound several times.
+/// - It bounds memory: a connection buffers at most one incomplete frame, so a broker with
+///   N connections holds at most N x 32 MiB of partial frames, and a corrupted or
+///   hostile length field (say 2^31) is refused instead of allocated.
+pub const FRAME_BYTES_MAX: usize = 32 << 20;
+
+/// Largest raw payload area (record batches) of one frame: what is left of the largest
+/// frame after the header and the largest body. A broker clamps fetch `max_bytes` to this.
+pub const PAYLOAD_BYTES_MAX: usize = FRAME_BYTES_MAX - FRAME_HEADER_BYTES - BODY_BYTES_MAX;
+
+/// Flatbuffer verifier: deepest table nesting accepted. The deepest body of the schema
+/// (DescribeGroupResponse -> member -> assignment) is 3 tables deep; 16 leaves room for
+/// schema growth while stopping a crafted deep chain early.
+pub const VERIFIER_DEPTH_MAX: usize = 16;
+
+/// Flatbuffer verifier: most tables accepted in one body. A table is at least 4 bytes plus
+/// its offset, so a 4 MiB body cannot legitimately hold more than about 2^20.
+pub const VERIFIER_TABLES_MAX: usize = BODY_BYTES_MAX / 4;
+
+/// Flatbuffer verifier: largest "apparent" size, i.e. bytes checked if shared objects were
+/// expanded into a tree. Each table re-checks its shared vtable, so a valid body appears
+/// somewhat larger than it is (about 2x for our schema, measured by the tests); 4x the
+/// body bound leaves margin while stopping DAG-amplification bodies early.
+pub const VERIFIER_APPARENT_BYTES_MAX: usize = 4 * BODY_BYTES_MAX;
+
+/// Initial capacity of an encoder's flatbuffer builder (4 KiB); it grows as needed and an
+/// `Encoder` keeps it between frames.
+pub const ENCODER_BUILDER_BYTES_INITIAL: usize = 4 << 10;
+
+/// An `Encoder` whose last body exceeded this (256 KiB) replaces its builder, so one large
+/// Metadata response does not pin megabytes per connection for its lifetime.
+pub const ENCODER_BUILDER_BYTES_KEPT: usize = 256 << 10;
+
+const _: () = assert!(FRAME_BYTES_MIN == FRAME_HEADER_BYTES);
+const _: () = assert!(
+    FRAME_BYTES_MAX >= FRAME_HEADER_BYTES + BODY_BYTES_MAX + MAX_MESSAGE_BYTES_CEILING as usize
+);
+// Lengths and payload offsets travel as u32, and a frame length of 2^31 must be refused.
+const _: () = assert!(FRAME_BYTES_MAX < (1 << 31));
