@@ -568,6 +568,38 @@ mod tests {
             let _ = OffsetStore::new().replay_batch(&b.finish(ProducerStamp::NONE).freeze());
         }
 
+        /// Random commits and tombstones, encoded in random batch sizes and replayed, give
+        /// exactly the map a last-writer-wins model gives.
+        #[test]
+        fn replay_equals_the_model(
+            ops in proptest::collection::vec((0usize..3, 0usize..2, 0u32..4, proptest::option::weighted(0.8, arb_value())), 1..60),
+            batch_bytes_max in 64usize..2048,
+        ) {
+            let records: Vec<OffsetRecord> = ops.iter().map(|(g, t, p, value)| OffsetRecord {
+                key: OffsetKey { group_id: format!("g{g}"), topic: format!("t{t}"), partition: *p },
+                value: value.clone(),
+            }).collect();
+            let mut model: BTreeMap<OffsetKey, CommittedOffset> = BTreeMap::new();
+            for r in &records {
+                match &r.value {
+                    Some(v) => { model.insert(r.key.clone(), v.clone()); }
+                    None => { model.remove(&r.key); }
+                }
+            }
+            let batches: Vec<Bytes> = build_batches(&records, 7, batch_bytes_max)
+                .expect("fits").into_iter().map(BytesMut::freeze).collect();
+            for b in &batches {
+                // A batch only exceeds the bound when one record alone does.
+                prop_assert!(b.len() <= batch_bytes_max || decode_batch(b).expect("valid").len() == 1);
+            }
+            let store = OffsetStore::replay(&batches).expect("replays");
+            let replayed: BTreeMap<OffsetKey, CommittedOffset> =
+                store.iter().map(|(k, v)| (k, v.clone())).collect();
+            prop_assert_eq!(replayed, model);
+            let single = build_batch(&records, 7).expect("fits").expect("non-empty").freeze();
+            prop_assert_eq!(OffsetStore::replay([&single]).expect("replays"), store);
+        }
+
         /// Every prefix of a valid key or value shorter than itself is refused.
         #[test]
         fn truncations_are_refused(group in arb_string(), value in arb_value(), cut in any::<usize>()) {
