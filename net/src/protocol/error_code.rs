@@ -4,6 +4,7 @@
 //! (Apache Iggy's rule): clients of any age must read the same meaning from it. The table
 //! in docs/format.md lists them; a test keeps the two in step.
 
+use cfa_cluster::group::GroupError;
 use cfa_engine::{BatchError, LogError};
 
 macro_rules! error_codes {
@@ -136,6 +137,14 @@ error_codes! {
     /// Appended on the leader, but the in-sync set shrank below min.insync.replicas before
     /// the batch was replicated.
     NotEnoughReplicasAfterAppend = 39, true, "not enough in-sync replicas after append";
+    /// The group already has its maximum number of members.
+    GroupMaxSizeReached = 40, false, "group has its maximum number of members";
+    /// The coordinator already holds its maximum number of groups.
+    GroupLimitReached = 41, true, "coordinator holds its maximum number of groups";
+    /// The group still has members (deleting a group needs it empty).
+    NonEmptyGroup = 42, false, "group is not empty";
+    /// An offset commit's metadata string is longer than the broker allows.
+    OffsetMetadataTooLarge = 43, false, "offset metadata too large";
 }
 
 impl ErrorCode {
@@ -194,6 +203,32 @@ impl From<&LogError> for ErrorCode {
     }
 }
 
+impl From<&GroupError> for ErrorCode {
+    fn from(e: &GroupError) -> ErrorCode {
+        match e {
+            GroupError::InvalidGroupId { .. } => ErrorCode::InvalidGroupId,
+            GroupError::InvalidSessionTimeout { .. } => ErrorCode::InvalidSessionTimeout,
+            GroupError::UnknownMemberId { .. } => ErrorCode::UnknownMemberId,
+            GroupError::IllegalGeneration { .. } => ErrorCode::IllegalGeneration,
+            GroupError::RebalanceInProgress { .. } => ErrorCode::RebalanceInProgress,
+            GroupError::InconsistentGroupProtocol { .. } => ErrorCode::NoCommonAssignor,
+            GroupError::GroupMaxSizeReached { .. } => ErrorCode::GroupMaxSizeReached,
+            GroupError::GroupLimitReached { .. } => ErrorCode::GroupLimitReached,
+            // Being deleted: the group comes back (empty) once its tombstones are durable.
+            GroupError::GroupDeleting { .. } => ErrorCode::CoordinatorNotAvailable,
+            GroupError::GroupIdNotFound { .. } => ErrorCode::GroupIdNotFound,
+            GroupError::NonEmptyGroup { .. } => ErrorCode::NonEmptyGroup,
+            GroupError::UnknownTopicOrPartition { .. } => ErrorCode::UnknownPartition,
+            GroupError::OffsetMetadataTooLarge { .. } => ErrorCode::OffsetMetadataTooLarge,
+            // The commit would not fit one batch of the offsets topic.
+            GroupError::CommitTooLarge { .. } => ErrorCode::RecordTooLarge,
+            // Rebalance timeout out of range, strings too long, lists too long, empty
+            // fields; and, as for the engine, reasons added later.
+            _ => ErrorCode::InvalidRequest,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +252,7 @@ mod tests {
         assert_eq!(ErrorCode::NotLeader as u16, 15);
         assert_eq!(ErrorCode::StorageError as u16, 32);
         assert_eq!(ErrorCode::NotEnoughReplicasAfterAppend as u16, 39);
+        assert_eq!(ErrorCode::OffsetMetadataTooLarge as u16, 43);
     }
 
     #[test]
@@ -239,6 +275,14 @@ mod tests {
             cause: "fsync".into(),
         };
         assert_eq!(ErrorCode::from(&poisoned), ErrorCode::StorageError);
+        let generation = GroupError::IllegalGeneration {
+            group_id: "g".into(),
+            generation_id: 1,
+            current: 2,
+        };
+        assert_eq!(ErrorCode::from(&generation), ErrorCode::IllegalGeneration);
+        let empty = GroupError::Empty { what: "group id" };
+        assert_eq!(ErrorCode::from(&empty), ErrorCode::InvalidRequest);
     }
 
     #[test]

@@ -503,7 +503,7 @@ pub fn join_group_response() -> BoxedStrategy<JoinGroupResponse> {
         })
         .boxed();
     (
-        (code(), msg(), any::<u32>()),
+        (code(), msg(), any::<i32>()),
         (text(), text(), text(), few(member)),
     )
         .prop_map(
@@ -524,7 +524,7 @@ pub fn join_group_response() -> BoxedStrategy<JoinGroupResponse> {
 }
 
 pub fn sync_group_request() -> BoxedStrategy<SyncGroupRequest> {
-    (text(), any::<u32>(), text())
+    (text(), any::<i32>(), text())
         .prop_map(|(group_id, generation_id, member_id)| SyncGroupRequest {
             group_id,
             generation_id,
@@ -546,7 +546,7 @@ pub fn sync_group_response() -> BoxedStrategy<SyncGroupResponse> {
 }
 
 pub fn heartbeat_request() -> BoxedStrategy<HeartbeatRequest> {
-    (text(), any::<u32>(), text())
+    (text(), any::<i32>(), text())
         .prop_map(|(group_id, generation_id, member_id)| HeartbeatRequest {
             group_id,
             generation_id,
@@ -583,17 +583,20 @@ pub fn leave_group_response() -> BoxedStrategy<LeaveGroupResponse> {
 }
 
 pub fn offset_commit_request() -> BoxedStrategy<OffsetCommitRequest> {
-    let partition = (any::<u32>(), any::<u64>(), text())
-        .prop_map(|(partition, offset, metadata)| OffsetCommitPartition {
-            partition,
-            offset,
-            metadata,
-        })
+    let partition = (any::<u32>(), any::<u64>(), any::<i32>(), text())
+        .prop_map(
+            |(partition, offset, leader_epoch, metadata)| OffsetCommitPartition {
+                partition,
+                offset,
+                leader_epoch,
+                metadata,
+            },
+        )
         .boxed();
     let topic = (text(), few(partition))
         .prop_map(|(name, partitions)| OffsetCommitTopic { name, partitions })
         .boxed();
-    (text(), any::<u32>(), text(), few(topic))
+    (text(), any::<i32>(), text(), few(topic))
         .prop_map(
             |(group_id, generation_id, member_id, topics)| OffsetCommitRequest {
                 group_id,
@@ -632,14 +635,24 @@ pub fn offset_fetch_request() -> BoxedStrategy<OffsetFetchRequest> {
 }
 
 pub fn offset_fetch_response() -> BoxedStrategy<OffsetFetchResponse> {
-    let partition = (any::<u32>(), code(), msg(), of(any::<u64>()), text())
+    let partition = (
+        any::<u32>(),
+        code(),
+        msg(),
+        of(any::<u64>()),
+        any::<i32>(),
+        text(),
+    )
         .prop_map(
-            |(partition, error_code, error_message, offset, metadata)| OffsetFetchPartition {
-                partition,
-                error_code,
-                error_message,
-                offset,
-                metadata,
+            |(partition, error_code, error_message, offset, leader_epoch, metadata)| {
+                OffsetFetchPartition {
+                    partition,
+                    error_code,
+                    error_message,
+                    offset,
+                    leader_epoch,
+                    metadata,
+                }
             },
         )
         .boxed();
@@ -679,11 +692,19 @@ pub fn describe_group_request() -> BoxedStrategy<DescribeGroupRequest> {
 }
 
 pub fn describe_group_response() -> BoxedStrategy<DescribeGroupResponse> {
-    let member = (text(), text(), strings(), few(topic_partitions()))
+    let member = (
+        (text(), text(), any::<u32>(), any::<u32>()),
+        (strings(), few(topic_partitions())),
+    )
         .prop_map(
-            |(member_id, client_id, topics, assignment)| GroupMemberDescription {
+            |(
+                (member_id, client_id, session_timeout_ms, rebalance_timeout_ms),
+                (topics, assignment),
+            )| GroupMemberDescription {
                 member_id,
                 client_id,
+                session_timeout_ms,
+                rebalance_timeout_ms,
                 topics,
                 assignment,
             },
@@ -691,19 +712,21 @@ pub fn describe_group_response() -> BoxedStrategy<DescribeGroupResponse> {
         .boxed();
     (
         (code(), msg(), text(), group_state()),
-        (text(), any::<u32>(), few(member)),
+        (msg(), msg(), any::<i32>(), few(member)),
     )
         .prop_map(
-            |((error_code, error_message, group_id, state), (assignor, generation_id, members))| {
-                DescribeGroupResponse {
-                    error_code,
-                    error_message,
-                    group_id,
-                    state,
-                    assignor,
-                    generation_id,
-                    members,
-                }
+            |(
+                (error_code, error_message, group_id, state),
+                (assignor, leader_id, generation_id, members),
+            )| DescribeGroupResponse {
+                error_code,
+                error_message,
+                group_id,
+                state,
+                assignor,
+                leader_id,
+                generation_id,
+                members,
             },
         )
         .boxed()

@@ -74,7 +74,7 @@ pub struct JoinGroupRequest {
 pub struct JoinGroupResponse {
     pub error_code: ErrorCode,
     pub error_message: Option<String>,
-    pub generation_id: u32,
+    pub generation_id: i32,
     pub member_id: String,
     pub leader_id: String,
     /// The assignor the broker chose.
@@ -92,7 +92,7 @@ pub struct JoinGroupMember {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncGroupRequest {
     pub group_id: String,
-    pub generation_id: u32,
+    pub generation_id: i32,
     pub member_id: String,
 }
 
@@ -107,7 +107,7 @@ pub struct SyncGroupResponse {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeartbeatRequest {
     pub group_id: String,
-    pub generation_id: u32,
+    pub generation_id: i32,
     pub member_id: String,
 }
 
@@ -131,9 +131,11 @@ pub struct LeaveGroupResponse {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// `generation_id` -1 with an empty `member_id`: a consumer that assigns partitions
+/// itself, accepted while the group has no members.
 pub struct OffsetCommitRequest {
     pub group_id: String,
-    pub generation_id: u32,
+    pub generation_id: i32,
     pub member_id: String,
     pub topics: Vec<OffsetCommitTopic>,
 }
@@ -149,6 +151,8 @@ pub struct OffsetCommitPartition {
     pub partition: u32,
     /// The next offset to consume.
     pub offset: u64,
+    /// Leader epoch of the last consumed record, -1 when unknown.
+    pub leader_epoch: i32,
     /// Free text stored with the offset.
     pub metadata: String,
 }
@@ -188,6 +192,8 @@ pub struct OffsetFetchPartition {
     pub error_message: Option<String>,
     /// `None` when the group committed nothing for the partition.
     pub offset: Option<u64>,
+    /// Leader epoch of the last consumed record, -1 when unknown.
+    pub leader_epoch: i32,
     pub metadata: String,
 }
 
@@ -217,8 +223,11 @@ pub struct DescribeGroupResponse {
     pub error_message: Option<String>,
     pub group_id: String,
     pub state: GroupState,
-    pub assignor: String,
-    pub generation_id: u32,
+    /// `None` before the first generation.
+    pub assignor: Option<String>,
+    pub leader_id: Option<String>,
+    /// -1 before the first generation.
+    pub generation_id: i32,
     pub members: Vec<GroupMemberDescription>,
 }
 
@@ -226,6 +235,8 @@ pub struct DescribeGroupResponse {
 pub struct GroupMemberDescription {
     pub member_id: String,
     pub client_id: String,
+    pub session_timeout_ms: u32,
+    pub rebalance_timeout_ms: u32,
     pub topics: Vec<String>,
     pub assignment: Vec<TopicPartitions>,
 }
@@ -423,6 +434,7 @@ impl Body for OffsetCommitRequest {
                 let args = fb::OffsetCommitPartitionArgs {
                     partition: p.partition,
                     offset: p.offset,
+                    leader_epoch: p.leader_epoch,
                     metadata: Some(fbb.create_string(&p.metadata)),
                 };
                 Ok(fb::OffsetCommitPartition::create(fbb, &args))
@@ -451,6 +463,7 @@ impl Body for OffsetCommitRequest {
                     Ok(OffsetCommitPartition {
                         partition: p.partition(),
                         offset: p.offset(),
+                        leader_epoch: p.leader_epoch(),
                         metadata: text(p.metadata()),
                     })
                 })?,
@@ -521,6 +534,7 @@ impl Body for OffsetFetchResponse {
                     error_code: p.error_code.as_u16(),
                     error_message: opt_str(fbb, &p.error_message),
                     offset: p.offset,
+                    leader_epoch: p.leader_epoch,
                     metadata: Some(fbb.create_string(&p.metadata)),
                 };
                 Ok(fb::OffsetFetchPartition::create(fbb, &args))
@@ -550,6 +564,7 @@ impl Body for OffsetFetchResponse {
                         error_code: code(p.error_code()),
                         error_message: opt_text(p.error_message()),
                         offset: p.offset(),
+                        leader_epoch: p.leader_epoch(),
                         metadata: text(p.metadata()),
                     })
                 })?,
@@ -627,6 +642,8 @@ impl Body for DescribeGroupResponse {
             let args = fb::GroupMemberDescriptionArgs {
                 member_id: Some(fbb.create_string(&m.member_id)),
                 client_id: Some(fbb.create_string(&m.client_id)),
+                session_timeout_ms: m.session_timeout_ms,
+                rebalance_timeout_ms: m.rebalance_timeout_ms,
                 topics: Some(strs(fbb, &m.topics)),
                 assignment: Some(assignment),
             };
@@ -637,7 +654,8 @@ impl Body for DescribeGroupResponse {
             error_message: opt_str(fbb, &self.error_message),
             group_id: Some(fbb.create_string(&self.group_id)),
             state: self.state.to_wire(),
-            assignor: Some(fbb.create_string(&self.assignor)),
+            assignor: opt_str(fbb, &self.assignor),
+            leader_id: opt_str(fbb, &self.leader_id),
             generation_id: self.generation_id,
             members: Some(members),
         };
@@ -650,6 +668,8 @@ impl Body for DescribeGroupResponse {
             Ok(GroupMemberDescription {
                 member_id: m.member_id().to_owned(),
                 client_id: text(m.client_id()),
+                session_timeout_ms: m.session_timeout_ms(),
+                rebalance_timeout_ms: m.rebalance_timeout_ms(),
                 topics: string_list(m.topics()),
                 assignment: parse_topic_partitions(m.assignment())?,
             })
@@ -659,7 +679,8 @@ impl Body for DescribeGroupResponse {
             error_message: opt_text(t.error_message()),
             group_id: t.group_id().to_owned(),
             state: GroupState::from_wire(t.state(), "DescribeGroupResponse.state")?,
-            assignor: text(t.assignor()),
+            assignor: opt_text(t.assignor()),
+            leader_id: opt_text(t.leader_id()),
             generation_id: t.generation_id(),
             members,
         })

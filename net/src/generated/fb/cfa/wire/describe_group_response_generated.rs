@@ -23,8 +23,9 @@ impl<'a> DescribeGroupResponse<'a> {
   pub const VT_GROUP_ID: ::flatbuffers::VOffsetT = 8;
   pub const VT_STATE: ::flatbuffers::VOffsetT = 10;
   pub const VT_ASSIGNOR: ::flatbuffers::VOffsetT = 12;
-  pub const VT_GENERATION_ID: ::flatbuffers::VOffsetT = 14;
-  pub const VT_MEMBERS: ::flatbuffers::VOffsetT = 16;
+  pub const VT_LEADER_ID: ::flatbuffers::VOffsetT = 14;
+  pub const VT_GENERATION_ID: ::flatbuffers::VOffsetT = 16;
+  pub const VT_MEMBERS: ::flatbuffers::VOffsetT = 18;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -38,6 +39,7 @@ impl<'a> DescribeGroupResponse<'a> {
     let mut builder = DescribeGroupResponseBuilder::new(_fbb);
     if let Some(x) = args.members { builder.add_members(x); }
     builder.add_generation_id(args.generation_id);
+    if let Some(x) = args.leader_id { builder.add_leader_id(x); }
     if let Some(x) = args.assignor { builder.add_assignor(x); }
     if let Some(x) = args.group_id { builder.add_group_id(x); }
     if let Some(x) = args.error_message { builder.add_error_message(x); }
@@ -75,6 +77,7 @@ impl<'a> DescribeGroupResponse<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<GroupState>(DescribeGroupResponse::VT_STATE, Some(GroupState::Empty)).unwrap()}
   }
+  /// Absent before the first generation.
   #[inline]
   pub fn assignor(&self) -> Option<&'a str> {
     // Safety:
@@ -83,11 +86,19 @@ impl<'a> DescribeGroupResponse<'a> {
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(DescribeGroupResponse::VT_ASSIGNOR, None)}
   }
   #[inline]
-  pub fn generation_id(&self) -> u32 {
+  pub fn leader_id(&self) -> Option<&'a str> {
     // Safety:
     // Created from valid Table for this object
     // which contains a valid value in this slot
-    unsafe { self._tab.get::<u32>(DescribeGroupResponse::VT_GENERATION_ID, Some(0)).unwrap()}
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(DescribeGroupResponse::VT_LEADER_ID, None)}
+  }
+  /// -1 before the first generation.
+  #[inline]
+  pub fn generation_id(&self) -> i32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i32>(DescribeGroupResponse::VT_GENERATION_ID, Some(0)).unwrap()}
   }
   #[inline]
   pub fn members(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<GroupMemberDescription<'a>>>> {
@@ -109,7 +120,8 @@ impl ::flatbuffers::Verifiable for DescribeGroupResponse<'_> {
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("group_id", Self::VT_GROUP_ID, true)?
      .visit_field::<GroupState>("state", Self::VT_STATE, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("assignor", Self::VT_ASSIGNOR, false)?
-     .visit_field::<u32>("generation_id", Self::VT_GENERATION_ID, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("leader_id", Self::VT_LEADER_ID, false)?
+     .visit_field::<i32>("generation_id", Self::VT_GENERATION_ID, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<GroupMemberDescription>>>>("members", Self::VT_MEMBERS, false)?
      .finish();
     Ok(())
@@ -121,7 +133,8 @@ pub struct DescribeGroupResponseArgs<'a> {
     pub group_id: Option<::flatbuffers::WIPOffset<&'a str>>,
     pub state: GroupState,
     pub assignor: Option<::flatbuffers::WIPOffset<&'a str>>,
-    pub generation_id: u32,
+    pub leader_id: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub generation_id: i32,
     pub members: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<GroupMemberDescription<'a>>>>>,
 }
 impl<'a> Default for DescribeGroupResponseArgs<'a> {
@@ -133,6 +146,7 @@ impl<'a> Default for DescribeGroupResponseArgs<'a> {
       group_id: None, // required field
       state: GroupState::Empty,
       assignor: None,
+      leader_id: None,
       generation_id: 0,
       members: None,
     }
@@ -165,8 +179,12 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> DescribeGroupResponseBuilder<
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(DescribeGroupResponse::VT_ASSIGNOR, assignor);
   }
   #[inline]
-  pub fn add_generation_id(&mut self, generation_id: u32) {
-    self.fbb_.push_slot::<u32>(DescribeGroupResponse::VT_GENERATION_ID, generation_id, 0);
+  pub fn add_leader_id(&mut self, leader_id: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(DescribeGroupResponse::VT_LEADER_ID, leader_id);
+  }
+  #[inline]
+  pub fn add_generation_id(&mut self, generation_id: i32) {
+    self.fbb_.push_slot::<i32>(DescribeGroupResponse::VT_GENERATION_ID, generation_id, 0);
   }
   #[inline]
   pub fn add_members(&mut self, members: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<GroupMemberDescription<'b >>>>) {
@@ -196,6 +214,7 @@ impl ::core::fmt::Debug for DescribeGroupResponse<'_> {
       ds.field("group_id", &self.group_id());
       ds.field("state", &self.state());
       ds.field("assignor", &self.assignor());
+      ds.field("leader_id", &self.leader_id());
       ds.field("generation_id", &self.generation_id());
       ds.field("members", &self.members());
       ds.finish()

@@ -20,8 +20,10 @@ impl<'a> ::flatbuffers::Follow<'a> for GroupMemberDescription<'a> {
 impl<'a> GroupMemberDescription<'a> {
   pub const VT_MEMBER_ID: ::flatbuffers::VOffsetT = 4;
   pub const VT_CLIENT_ID: ::flatbuffers::VOffsetT = 6;
-  pub const VT_TOPICS: ::flatbuffers::VOffsetT = 8;
-  pub const VT_ASSIGNMENT: ::flatbuffers::VOffsetT = 10;
+  pub const VT_SESSION_TIMEOUT_MS: ::flatbuffers::VOffsetT = 8;
+  pub const VT_REBALANCE_TIMEOUT_MS: ::flatbuffers::VOffsetT = 10;
+  pub const VT_TOPICS: ::flatbuffers::VOffsetT = 12;
+  pub const VT_ASSIGNMENT: ::flatbuffers::VOffsetT = 14;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -35,6 +37,8 @@ impl<'a> GroupMemberDescription<'a> {
     let mut builder = GroupMemberDescriptionBuilder::new(_fbb);
     if let Some(x) = args.assignment { builder.add_assignment(x); }
     if let Some(x) = args.topics { builder.add_topics(x); }
+    builder.add_rebalance_timeout_ms(args.rebalance_timeout_ms);
+    builder.add_session_timeout_ms(args.session_timeout_ms);
     if let Some(x) = args.client_id { builder.add_client_id(x); }
     if let Some(x) = args.member_id { builder.add_member_id(x); }
     builder.finish()
@@ -54,6 +58,20 @@ impl<'a> GroupMemberDescription<'a> {
     // Created from valid Table for this object
     // which contains a valid value in this slot
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(GroupMemberDescription::VT_CLIENT_ID, None)}
+  }
+  #[inline]
+  pub fn session_timeout_ms(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(GroupMemberDescription::VT_SESSION_TIMEOUT_MS, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn rebalance_timeout_ms(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(GroupMemberDescription::VT_REBALANCE_TIMEOUT_MS, Some(0)).unwrap()}
   }
   #[inline]
   pub fn topics(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>> {
@@ -79,6 +97,8 @@ impl ::flatbuffers::Verifiable for GroupMemberDescription<'_> {
     v.visit_table(pos)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("member_id", Self::VT_MEMBER_ID, true)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("client_id", Self::VT_CLIENT_ID, false)?
+     .visit_field::<u32>("session_timeout_ms", Self::VT_SESSION_TIMEOUT_MS, false)?
+     .visit_field::<u32>("rebalance_timeout_ms", Self::VT_REBALANCE_TIMEOUT_MS, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<&'_ str>>>>("topics", Self::VT_TOPICS, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<TopicPartitions>>>>("assignment", Self::VT_ASSIGNMENT, false)?
      .finish();
@@ -88,6 +108,8 @@ impl ::flatbuffers::Verifiable for GroupMemberDescription<'_> {
 pub struct GroupMemberDescriptionArgs<'a> {
     pub member_id: Option<::flatbuffers::WIPOffset<&'a str>>,
     pub client_id: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub session_timeout_ms: u32,
+    pub rebalance_timeout_ms: u32,
     pub topics: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>>>,
     pub assignment: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<TopicPartitions<'a>>>>>,
 }
@@ -97,6 +119,8 @@ impl<'a> Default for GroupMemberDescriptionArgs<'a> {
     GroupMemberDescriptionArgs {
       member_id: None, // required field
       client_id: None,
+      session_timeout_ms: 0,
+      rebalance_timeout_ms: 0,
       topics: None,
       assignment: None,
     }
@@ -115,6 +139,14 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> GroupMemberDescriptionBuilder
   #[inline]
   pub fn add_client_id(&mut self, client_id: ::flatbuffers::WIPOffset<&'b  str>) {
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(GroupMemberDescription::VT_CLIENT_ID, client_id);
+  }
+  #[inline]
+  pub fn add_session_timeout_ms(&mut self, session_timeout_ms: u32) {
+    self.fbb_.push_slot::<u32>(GroupMemberDescription::VT_SESSION_TIMEOUT_MS, session_timeout_ms, 0);
+  }
+  #[inline]
+  pub fn add_rebalance_timeout_ms(&mut self, rebalance_timeout_ms: u32) {
+    self.fbb_.push_slot::<u32>(GroupMemberDescription::VT_REBALANCE_TIMEOUT_MS, rebalance_timeout_ms, 0);
   }
   #[inline]
   pub fn add_topics(&mut self, topics: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<&'b  str>>>) {
@@ -145,6 +177,8 @@ impl ::core::fmt::Debug for GroupMemberDescription<'_> {
     let mut ds = f.debug_struct("GroupMemberDescription");
       ds.field("member_id", &self.member_id());
       ds.field("client_id", &self.client_id());
+      ds.field("session_timeout_ms", &self.session_timeout_ms());
+      ds.field("rebalance_timeout_ms", &self.rebalance_timeout_ms());
       ds.field("topics", &self.topics());
       ds.field("assignment", &self.assignment());
       ds.finish()

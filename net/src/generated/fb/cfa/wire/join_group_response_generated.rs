@@ -62,11 +62,11 @@ impl<'a> JoinGroupResponse<'a> {
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(JoinGroupResponse::VT_ERROR_MESSAGE, None)}
   }
   #[inline]
-  pub fn generation_id(&self) -> u32 {
+  pub fn generation_id(&self) -> i32 {
     // Safety:
     // Created from valid Table for this object
     // which contains a valid value in this slot
-    unsafe { self._tab.get::<u32>(JoinGroupResponse::VT_GENERATION_ID, Some(0)).unwrap()}
+    unsafe { self._tab.get::<i32>(JoinGroupResponse::VT_GENERATION_ID, Some(0)).unwrap()}
   }
   #[inline]
   pub fn member_id(&self) -> Option<&'a str> {
@@ -106,7 +106,7 @@ impl ::flatbuffers::Verifiable for JoinGroupResponse<'_> {
     v.visit_table(pos)?
      .visit_field::<u16>("error_code", Self::VT_ERROR_CODE, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("error_message", Self::VT_ERROR_MESSAGE, false)?
-     .visit_field::<u32>("generation_id", Self::VT_GENERATION_ID, false)?
+     .visit_field::<i32>("generation_id", Self::VT_GENERATION_ID, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("member_id", Self::VT_MEMBER_ID, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("leader_id", Self::VT_LEADER_ID, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("assignor", Self::VT_ASSIGNOR, false)?
@@ -118,7 +118,7 @@ impl ::flatbuffers::Verifiable for JoinGroupResponse<'_> {
 pub struct JoinGroupResponseArgs<'a> {
     pub error_code: u16,
     pub error_message: Option<::flatbuffers::WIPOffset<&'a str>>,
-    pub generation_id: u32,
+    pub generation_id: i32,
     pub member_id: Option<::flatbuffers::WIPOffset<&'a str>>,
     pub leader_id: Option<::flatbuffers::WIPOffset<&'a str>>,
     pub assignor: Option<::flatbuffers::WIPOffset<&'a str>>,
@@ -153,8 +153,8 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> JoinGroupResponseBuilder<'a, 
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(JoinGroupResponse::VT_ERROR_MESSAGE, error_message);
   }
   #[inline]
-  pub fn add_generation_id(&mut self, generation_id: u32) {
-    self.fbb_.push_slot::<u32>(JoinGroupResponse::VT_GENERATION_ID, generation_id, 0);
+  pub fn add_generation_id(&mut self, generation_id: i32) {
+    self.fbb_.push_slot::<i32>(JoinGroupResponse::VT_GENERATION_ID, generation_id, 0);
   }
   #[inline]
   pub fn add_member_id(&mut self, member_id: ::flatbuffers::WIPOffset<&'b  str>) {

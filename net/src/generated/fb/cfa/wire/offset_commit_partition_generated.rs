@@ -20,7 +20,8 @@ impl<'a> ::flatbuffers::Follow<'a> for OffsetCommitPartition<'a> {
 impl<'a> OffsetCommitPartition<'a> {
   pub const VT_PARTITION: ::flatbuffers::VOffsetT = 4;
   pub const VT_OFFSET: ::flatbuffers::VOffsetT = 6;
-  pub const VT_METADATA: ::flatbuffers::VOffsetT = 8;
+  pub const VT_LEADER_EPOCH: ::flatbuffers::VOffsetT = 8;
+  pub const VT_METADATA: ::flatbuffers::VOffsetT = 10;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -34,6 +35,7 @@ impl<'a> OffsetCommitPartition<'a> {
     let mut builder = OffsetCommitPartitionBuilder::new(_fbb);
     builder.add_offset(args.offset);
     if let Some(x) = args.metadata { builder.add_metadata(x); }
+    builder.add_leader_epoch(args.leader_epoch);
     builder.add_partition(args.partition);
     builder.finish()
   }
@@ -53,6 +55,14 @@ impl<'a> OffsetCommitPartition<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u64>(OffsetCommitPartition::VT_OFFSET, Some(0)).unwrap()}
   }
+  /// Leader epoch of the last consumed record; -1 when unknown.
+  #[inline]
+  pub fn leader_epoch(&self) -> i32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i32>(OffsetCommitPartition::VT_LEADER_EPOCH, Some(-1)).unwrap()}
+  }
   #[inline]
   pub fn metadata(&self) -> Option<&'a str> {
     // Safety:
@@ -70,6 +80,7 @@ impl ::flatbuffers::Verifiable for OffsetCommitPartition<'_> {
     v.visit_table(pos)?
      .visit_field::<u32>("partition", Self::VT_PARTITION, false)?
      .visit_field::<u64>("offset", Self::VT_OFFSET, false)?
+     .visit_field::<i32>("leader_epoch", Self::VT_LEADER_EPOCH, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("metadata", Self::VT_METADATA, false)?
      .finish();
     Ok(())
@@ -78,6 +89,7 @@ impl ::flatbuffers::Verifiable for OffsetCommitPartition<'_> {
 pub struct OffsetCommitPartitionArgs<'a> {
     pub partition: u32,
     pub offset: u64,
+    pub leader_epoch: i32,
     pub metadata: Option<::flatbuffers::WIPOffset<&'a str>>,
 }
 impl<'a> Default for OffsetCommitPartitionArgs<'a> {
@@ -86,6 +98,7 @@ impl<'a> Default for OffsetCommitPartitionArgs<'a> {
     OffsetCommitPartitionArgs {
       partition: 0,
       offset: 0,
+      leader_epoch: -1,
       metadata: None,
     }
   }
@@ -103,6 +116,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> OffsetCommitPartitionBuilder<
   #[inline]
   pub fn add_offset(&mut self, offset: u64) {
     self.fbb_.push_slot::<u64>(OffsetCommitPartition::VT_OFFSET, offset, 0);
+  }
+  #[inline]
+  pub fn add_leader_epoch(&mut self, leader_epoch: i32) {
+    self.fbb_.push_slot::<i32>(OffsetCommitPartition::VT_LEADER_EPOCH, leader_epoch, -1);
   }
   #[inline]
   pub fn add_metadata(&mut self, metadata: ::flatbuffers::WIPOffset<&'b  str>) {
@@ -128,6 +145,7 @@ impl ::core::fmt::Debug for OffsetCommitPartition<'_> {
     let mut ds = f.debug_struct("OffsetCommitPartition");
       ds.field("partition", &self.partition());
       ds.field("offset", &self.offset());
+      ds.field("leader_epoch", &self.leader_epoch());
       ds.field("metadata", &self.metadata());
       ds.finish()
   }

@@ -5,6 +5,8 @@ use super::*;
 pub enum OffsetCommitRequestOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
+/// generation_id -1 with an empty member_id: a consumer that assigns partitions itself,
+/// accepted while the group has no members.
 pub struct OffsetCommitRequest<'a> {
   pub _tab: ::flatbuffers::Table<'a>,
 }
@@ -49,11 +51,11 @@ impl<'a> OffsetCommitRequest<'a> {
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(OffsetCommitRequest::VT_GROUP_ID, None).unwrap()}
   }
   #[inline]
-  pub fn generation_id(&self) -> u32 {
+  pub fn generation_id(&self) -> i32 {
     // Safety:
     // Created from valid Table for this object
     // which contains a valid value in this slot
-    unsafe { self._tab.get::<u32>(OffsetCommitRequest::VT_GENERATION_ID, Some(0)).unwrap()}
+    unsafe { self._tab.get::<i32>(OffsetCommitRequest::VT_GENERATION_ID, Some(0)).unwrap()}
   }
   #[inline]
   pub fn member_id(&self) -> &'a str {
@@ -78,7 +80,7 @@ impl ::flatbuffers::Verifiable for OffsetCommitRequest<'_> {
   ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
     v.visit_table(pos)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("group_id", Self::VT_GROUP_ID, true)?
-     .visit_field::<u32>("generation_id", Self::VT_GENERATION_ID, false)?
+     .visit_field::<i32>("generation_id", Self::VT_GENERATION_ID, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("member_id", Self::VT_MEMBER_ID, true)?
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<OffsetCommitTopic>>>>("topics", Self::VT_TOPICS, false)?
      .finish();
@@ -87,7 +89,7 @@ impl ::flatbuffers::Verifiable for OffsetCommitRequest<'_> {
 }
 pub struct OffsetCommitRequestArgs<'a> {
     pub group_id: Option<::flatbuffers::WIPOffset<&'a str>>,
-    pub generation_id: u32,
+    pub generation_id: i32,
     pub member_id: Option<::flatbuffers::WIPOffset<&'a str>>,
     pub topics: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<OffsetCommitTopic<'a>>>>>,
 }
@@ -113,8 +115,8 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> OffsetCommitRequestBuilder<'a
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(OffsetCommitRequest::VT_GROUP_ID, group_id);
   }
   #[inline]
-  pub fn add_generation_id(&mut self, generation_id: u32) {
-    self.fbb_.push_slot::<u32>(OffsetCommitRequest::VT_GENERATION_ID, generation_id, 0);
+  pub fn add_generation_id(&mut self, generation_id: i32) {
+    self.fbb_.push_slot::<i32>(OffsetCommitRequest::VT_GENERATION_ID, generation_id, 0);
   }
   #[inline]
   pub fn add_member_id(&mut self, member_id: ::flatbuffers::WIPOffset<&'b  str>) {

@@ -22,7 +22,8 @@ impl<'a> OffsetFetchPartition<'a> {
   pub const VT_ERROR_CODE: ::flatbuffers::VOffsetT = 6;
   pub const VT_ERROR_MESSAGE: ::flatbuffers::VOffsetT = 8;
   pub const VT_OFFSET: ::flatbuffers::VOffsetT = 10;
-  pub const VT_METADATA: ::flatbuffers::VOffsetT = 12;
+  pub const VT_LEADER_EPOCH: ::flatbuffers::VOffsetT = 12;
+  pub const VT_METADATA: ::flatbuffers::VOffsetT = 14;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -36,6 +37,7 @@ impl<'a> OffsetFetchPartition<'a> {
     let mut builder = OffsetFetchPartitionBuilder::new(_fbb);
     if let Some(x) = args.offset { builder.add_offset(x); }
     if let Some(x) = args.metadata { builder.add_metadata(x); }
+    builder.add_leader_epoch(args.leader_epoch);
     if let Some(x) = args.error_message { builder.add_error_message(x); }
     builder.add_partition(args.partition);
     builder.add_error_code(args.error_code);
@@ -73,6 +75,13 @@ impl<'a> OffsetFetchPartition<'a> {
     unsafe { self._tab.get::<u64>(OffsetFetchPartition::VT_OFFSET, None)}
   }
   #[inline]
+  pub fn leader_epoch(&self) -> i32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i32>(OffsetFetchPartition::VT_LEADER_EPOCH, Some(-1)).unwrap()}
+  }
+  #[inline]
   pub fn metadata(&self) -> Option<&'a str> {
     // Safety:
     // Created from valid Table for this object
@@ -91,6 +100,7 @@ impl ::flatbuffers::Verifiable for OffsetFetchPartition<'_> {
      .visit_field::<u16>("error_code", Self::VT_ERROR_CODE, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("error_message", Self::VT_ERROR_MESSAGE, false)?
      .visit_field::<u64>("offset", Self::VT_OFFSET, false)?
+     .visit_field::<i32>("leader_epoch", Self::VT_LEADER_EPOCH, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("metadata", Self::VT_METADATA, false)?
      .finish();
     Ok(())
@@ -101,6 +111,7 @@ pub struct OffsetFetchPartitionArgs<'a> {
     pub error_code: u16,
     pub error_message: Option<::flatbuffers::WIPOffset<&'a str>>,
     pub offset: Option<u64>,
+    pub leader_epoch: i32,
     pub metadata: Option<::flatbuffers::WIPOffset<&'a str>>,
 }
 impl<'a> Default for OffsetFetchPartitionArgs<'a> {
@@ -111,6 +122,7 @@ impl<'a> Default for OffsetFetchPartitionArgs<'a> {
       error_code: 0,
       error_message: None,
       offset: None,
+      leader_epoch: -1,
       metadata: None,
     }
   }
@@ -138,6 +150,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> OffsetFetchPartitionBuilder<'
     self.fbb_.push_slot_always::<u64>(OffsetFetchPartition::VT_OFFSET, offset);
   }
   #[inline]
+  pub fn add_leader_epoch(&mut self, leader_epoch: i32) {
+    self.fbb_.push_slot::<i32>(OffsetFetchPartition::VT_LEADER_EPOCH, leader_epoch, -1);
+  }
+  #[inline]
   pub fn add_metadata(&mut self, metadata: ::flatbuffers::WIPOffset<&'b  str>) {
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(OffsetFetchPartition::VT_METADATA, metadata);
   }
@@ -163,6 +179,7 @@ impl ::core::fmt::Debug for OffsetFetchPartition<'_> {
       ds.field("error_code", &self.error_code());
       ds.field("error_message", &self.error_message());
       ds.field("offset", &self.offset());
+      ds.field("leader_epoch", &self.leader_epoch());
       ds.field("metadata", &self.metadata());
       ds.finish()
   }

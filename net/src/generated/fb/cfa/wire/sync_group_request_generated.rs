@@ -47,11 +47,11 @@ impl<'a> SyncGroupRequest<'a> {
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(SyncGroupRequest::VT_GROUP_ID, None).unwrap()}
   }
   #[inline]
-  pub fn generation_id(&self) -> u32 {
+  pub fn generation_id(&self) -> i32 {
     // Safety:
     // Created from valid Table for this object
     // which contains a valid value in this slot
-    unsafe { self._tab.get::<u32>(SyncGroupRequest::VT_GENERATION_ID, Some(0)).unwrap()}
+    unsafe { self._tab.get::<i32>(SyncGroupRequest::VT_GENERATION_ID, Some(0)).unwrap()}
   }
   #[inline]
   pub fn member_id(&self) -> &'a str {
@@ -69,7 +69,7 @@ impl ::flatbuffers::Verifiable for SyncGroupRequest<'_> {
   ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
     v.visit_table(pos)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("group_id", Self::VT_GROUP_ID, true)?
-     .visit_field::<u32>("generation_id", Self::VT_GENERATION_ID, false)?
+     .visit_field::<i32>("generation_id", Self::VT_GENERATION_ID, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("member_id", Self::VT_MEMBER_ID, true)?
      .finish();
     Ok(())
@@ -77,7 +77,7 @@ impl ::flatbuffers::Verifiable for SyncGroupRequest<'_> {
 }
 pub struct SyncGroupRequestArgs<'a> {
     pub group_id: Option<::flatbuffers::WIPOffset<&'a str>>,
-    pub generation_id: u32,
+    pub generation_id: i32,
     pub member_id: Option<::flatbuffers::WIPOffset<&'a str>>,
 }
 impl<'a> Default for SyncGroupRequestArgs<'a> {
@@ -101,8 +101,8 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> SyncGroupRequestBuilder<'a, '
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(SyncGroupRequest::VT_GROUP_ID, group_id);
   }
   #[inline]
-  pub fn add_generation_id(&mut self, generation_id: u32) {
-    self.fbb_.push_slot::<u32>(SyncGroupRequest::VT_GENERATION_ID, generation_id, 0);
+  pub fn add_generation_id(&mut self, generation_id: i32) {
+    self.fbb_.push_slot::<i32>(SyncGroupRequest::VT_GENERATION_ID, generation_id, 0);
   }
   #[inline]
   pub fn add_member_id(&mut self, member_id: ::flatbuffers::WIPOffset<&'b  str>) {
