@@ -704,3 +704,111 @@ fn next_deadline_tells_when_to_tick() {
     h.advance(3_000);
     assert_eq!(h.c.next_deadline_ms(), Some(3_000 + u64::from(SESSION_MS)));
 }
+
+/// Cooperative rebalancing: a partition that moves stays with nobody until its old owner
+/// has released it; then a follow-up rebalance hands it over, and nobody else ever stops
+/// consuming.
+#[test]
+fn cooperative_sticky_withholds_a_moved_partition_until_it_is_released() {
+    let coop: &[&str] = &["cooperative-sticky"];
+    let mut h = Harness::new(config(1_000), topics(&[("t", 6)]));
+    let tokens: Vec<u64> = ["a", "b", "c"]
+        .iter()
+        .map(|c| h.try_join(G, "", c, &["t"], coop).expect("ok"))
+        .collect();
+    h.advance(1_000);
+    h.advance(1_000);
+    let ids: Vec<String> = tokens.iter().map(|t| h.joined(*t).member_id).collect();
+    for id in &ids {
+        let sync = h.c.sync(G, 1, id, h.now_ms).expect("synced");
+        assert!(sync.cooperative);
+        assert_eq!(sync.assignment["t"].len(), 2);
+        h.heartbeat(G, 1, id).expect("stable");
+    }
+    let gen1 = h.assert_complete_assignment(G);
+
+    // A fourth member: the others rejoin keeping their partitions.
+    let td = h.try_join(G, "", "d", &["t"], coop).expect("ok");
+    for id in &ids {
+        assert!(matches!(
+            h.heartbeat(G, 1, id),
+            Err(GroupError::RebalanceInProgress { .. })
+        ));
+        h.try_join(G, id, "c", &["t"], coop).expect("ok");
+    }
+    let d = h.joined(td).member_id;
+    assert_eq!(h.joined(td).generation_id, 2);
+    let mut all = ids.clone();
+    all.push(d.clone());
+    let gen2: Vec<_> = all
+        .iter()
+        .map(|id| h.sync(G, 2, id).expect("synced"))
+        .collect();
+    assert_eq!(h.state(G), GroupState::Stable);
+    // Only c gives up a partition (6 over 4: counts 2, 2, 1, 1), and d may not have it yet.
+    assert_eq!(gen2[0], gen1[&ids[0]]);
+    assert_eq!(gen2[1], gen1[&ids[1]]);
+    assert_eq!(gen2[2]["t"].len(), 1);
+    assert!(
+        gen2[3].is_empty(),
+        "the moved partition is withheld from d: {:?}",
+        gen2[3]
+    );
+    let moved = *gen1[&ids[2]]["t"]
+        .iter()
+        .find(|p| !gen2[2]["t"].contains(p))
+        .expect("moved");
+    let desc = h.c.describe_group(G).expect("exists");
+    assert_eq!(desc.members[2].revoking, assignment(&[("t", &[moved])]));
+    assert!(desc
+        .members
+        .iter()
+        .filter(|m| m.member_id != ids[2])
+        .all(|m| m.revoking.is_empty()));
+
+    // a's heartbeat changes nothing; c's confirms the release and starts the follow-up.
+    h.heartbeat(G, 2, &ids[0]).expect("stable");
+    let hb = h.heartbeat(G, 2, &ids[2]);
+    assert!(matches!(hb, Err(GroupError::RebalanceInProgress { .. })));
+    let before = h.rebalances;
+    h.advance(1);
+    assert_eq!(
+        h.rebalances,
+        before + 1,
+        "the deferred RebalanceStarted comes out of tick"
+    );
+    let tokens: Vec<u64> = all
+        .iter()
+        .map(|id| h.try_join(G, id, "c", &["t"], coop).expect("ok"))
+        .collect();
+    assert_eq!(h.joined(tokens[0]).generation_id, 3);
+    let gen3: Vec<_> = all
+        .iter()
+        .map(|id| h.sync(G, 3, id).expect("synced"))
+        .collect();
+    assert_eq!(gen3[3], assignment(&[("t", &[moved])]));
+    assert_eq!(&gen3[..3], &gen2[..3], "nobody else moved");
+    h.assert_complete_assignment(G);
+}
+
+/// An eager member releases everything before it rejoins, so an eager generation never
+/// withholds anything.
+#[test]
+fn eager_rejoins_release_everything() {
+    let (mut h, _, ids) = three_member_group();
+    h.join(G, "", "c3", &["t0", "t1"]);
+    let tokens = rejoin_all(&mut h, &ids);
+    let gen2 = h.joined(tokens[0]).generation_id;
+    let d = h.c.describe_group(G).expect("exists");
+    assert!(d.members.iter().all(|m| m.revoking.is_empty()));
+    let mut all = ids.clone();
+    all.push(
+        d.members
+            .iter()
+            .map(|m| m.member_id.clone())
+            .find(|m| !ids.contains(m))
+            .expect("new"),
+    );
+    sync_all(&mut h, gen2, &all);
+    h.assert_complete_assignment(G);
+}

@@ -99,6 +99,9 @@ pub enum RebalanceReason {
     MemberRemoved { member_id: String },
     /// The partition count of a subscribed topic changed, or one was created or deleted.
     TopicMetadata,
+    /// A member released partitions that were withheld from their new owner
+    /// (cooperative rebalancing: this follow-up hands them out).
+    PartitionsReleased,
 }
 
 /// Why a member was removed.
@@ -143,6 +146,10 @@ pub enum Effect {
 pub struct SyncResult {
     pub assignor: String,
     pub assignment: Assignment,
+    /// The generation's rebalance protocol. Cooperative: keep your partitions when you
+    /// rejoin. Eager: release everything before you rejoin. Either way, release what
+    /// this assignment no longer holds before your next Heartbeat or JoinGroup.
+    pub cooperative: bool,
 }
 
 /// One partition's entry in an OffsetCommit.
@@ -242,6 +249,9 @@ pub struct MemberDescription {
     /// Its assignment in the latest generation it is part of (empty for a member that
     /// joined during the current rebalance).
     pub assignment: Assignment,
+    /// Partitions outside its assignment that it has not confirmed releasing yet
+    /// (cooperative rebalancing); they are withheld from every other member meanwhile.
+    pub revoking: Assignment,
 }
 
 /// DescribeGroup: everything `cfa group describe` prints except lag, which the caller

@@ -29,13 +29,20 @@ pub trait Assignor: Send {
     /// `members` are sorted by member id and distinct; `topics` holds only topics with at
     /// least one partition. Returns the assignments in the order of `members`.
     fn assign(&self, members: &[AssignorMember<'_>], topics: &TopicMetadata) -> Vec<Assignment>;
+
+    /// Kafka's COOPERATIVE rebalance protocol: members keep their partitions while they
+    /// rejoin and release only those a new assignment takes away. `false` (EAGER):
+    /// members release everything before they rejoin.
+    fn cooperative(&self) -> bool {
+        false
+    }
 }
 
 /// Kafka's RangeAssignor: per topic, the members subscribed to it in member-id order get
 /// contiguous ranges; the first `partitions % members` get one partition more.
 ///
 /// Example from Kafka's documentation: members C0 and C1, topics t0 and t1 of 3
-/// partitions each: C0 gets t0 [0, 1] and t1 [0, 1], C1 gets t0 [2] and t1 [2].
+/// partitions each: C0 gets `t0 [0, 1]` and `t1 [0, 1]`, C1 gets `t0 [2]` and `t1 [2]`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RangeAssignor;
 
@@ -74,7 +81,7 @@ impl Assignor for RangeAssignor {
 /// from topic to topic.
 ///
 /// Example from Kafka's documentation: members C0 and C1, topics t0 and t1 of 3
-/// partitions each: C0 gets t0 [0, 2] and t1 [1], C1 gets t0 [1] and t1 [0, 2].
+/// partitions each: C0 gets `t0 [0, 2]` and `t1 [1]`, C1 gets `t0 [1]` and `t1 [0, 2]`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RoundRobinAssignor;
 
@@ -104,6 +111,138 @@ impl Assignor for RoundRobinAssignor {
     }
 }
 
+/// Kafka's StickyAssignor (`sticky`, eager) and CooperativeStickyAssignor
+/// (`cooperative-sticky`): a balanced assignment that keeps every partition with its
+/// previous owner where balance allows.
+///
+/// 1. Each member keeps its previous partitions that still exist and that it still
+///    subscribes to.
+/// 2. Every other partition, in topic then partition order, goes to the subscribed member
+///    with the fewest partitions (ties: lowest member id).
+/// 3. While some member has at least two partitions more than another member that could
+///    take one of them, its highest such partition moves (most loaded first, to the least
+///    loaded). Each move lowers the sum of squared counts, so this ends; with equal
+///    subscriptions the counts end within one of each other, and only the excess of the
+///    overloaded members moves.
+///
+/// Kafka's implementation optimises the same goals with a different search, so the exact
+/// assignment can differ from Kafka's in unbalanced-subscription cases. In the
+/// cooperative variant the coordinator withholds a moved partition from its new owner
+/// until the old owner has released it (see `GroupCoordinator`).
+#[derive(Debug, Clone, Copy)]
+pub struct StickyAssignor {
+    pub cooperative: bool,
+}
+
+/// A partition as the sticky assignor tracks it.
+type Tp<'a> = (&'a str, u32);
+
+impl Assignor for StickyAssignor {
+    fn name(&self) -> &'static str {
+        match self.cooperative {
+            true => "cooperative-sticky",
+            false => "sticky",
+        }
+    }
+
+    fn cooperative(&self) -> bool {
+        self.cooperative
+    }
+
+    fn assign(&self, members: &[AssignorMember<'_>], topics: &TopicMetadata) -> Vec<Assignment> {
+        assert_sorted(members);
+        let mut owned: Vec<BTreeSet<Tp<'_>>> = vec![BTreeSet::new(); members.len()];
+        let mut taken: BTreeSet<Tp<'_>> = BTreeSet::new();
+        keep_previous(members, topics, &mut owned, &mut taken);
+        assign_free(members, topics, &mut owned, &mut taken);
+        while move_one(members, &mut owned) {}
+        owned
+            .into_iter()
+            .map(|set| {
+                let mut out = Assignment::new();
+                for (topic, p) in set {
+                    out.entry(topic.to_owned()).or_default().push(p);
+                }
+                out
+            })
+            .collect()
+    }
+}
+
+/// Step 1: previous partitions that are still valid stay (first claim in member order
+/// wins should two members claim one).
+fn keep_previous<'a>(
+    members: &[AssignorMember<'_>],
+    topics: &'a TopicMetadata,
+    owned: &mut [BTreeSet<Tp<'a>>],
+    taken: &mut BTreeSet<Tp<'a>>,
+) {
+    for (i, member) in members.iter().enumerate() {
+        for (topic, partitions) in member.previous {
+            let Some((name, &count)) = topics.get_key_value(topic) else {
+                continue;
+            };
+            if !member.topics.contains(topic) {
+                continue;
+            }
+            for &p in partitions.iter().filter(|&&p| p < count) {
+                if taken.insert((name.as_str(), p)) {
+                    owned[i].insert((name.as_str(), p));
+                }
+            }
+        }
+    }
+}
+
+/// Step 2: free partitions go to the least loaded subscriber.
+fn assign_free<'a>(
+    members: &[AssignorMember<'_>],
+    topics: &'a TopicMetadata,
+    owned: &mut [BTreeSet<Tp<'a>>],
+    taken: &mut BTreeSet<Tp<'a>>,
+) {
+    for (topic, &count) in topics {
+        let eligible: Vec<usize> = (0..members.len())
+            .filter(|&i| members[i].topics.contains(topic))
+            .collect();
+        for p in 0..count {
+            if taken.contains(&(topic.as_str(), p)) {
+                continue;
+            }
+            let Some(&i) = eligible.iter().min_by_key(|&&i| (owned[i].len(), i)) else {
+                break;
+            };
+            taken.insert((topic.as_str(), p));
+            owned[i].insert((topic.as_str(), p));
+        }
+    }
+}
+
+/// Step 3: one move from an overloaded member to a member with at least two fewer
+/// partitions that subscribes to the moved partition's topic. `false` when balanced.
+fn move_one(members: &[AssignorMember<'_>], owned: &mut [BTreeSet<Tp<'_>>]) -> bool {
+    let mut by_load: Vec<usize> = (0..members.len()).collect();
+    by_load.sort_by_key(|&i| (owned[i].len(), i));
+    for &from in by_load.iter().rev() {
+        for &to in &by_load {
+            if owned[to].len() + 2 > owned[from].len() {
+                break;
+            }
+            let candidate = owned[from]
+                .iter()
+                .rev()
+                .find(|(topic, _)| members[to].topics.contains(*topic))
+                .copied();
+            if let Some(tp) = candidate {
+                owned[from].remove(&tp);
+                owned[to].insert(tp);
+                return true;
+            }
+        }
+    }
+    false
+}
+
 fn assert_sorted(members: &[AssignorMember<'_>]) {
     assert!(
         members.windows(2).all(|w| w[0].member_id < w[1].member_id),
@@ -117,10 +256,15 @@ pub struct Assignors {
 }
 
 impl Default for Assignors {
-    /// `range` and `roundrobin`.
+    /// `range`, `roundrobin`, `sticky` and `cooperative-sticky`.
     fn default() -> Self {
         Assignors {
-            list: vec![Box::new(RangeAssignor), Box::new(RoundRobinAssignor)],
+            list: vec![
+                Box::new(RangeAssignor),
+                Box::new(RoundRobinAssignor),
+                Box::new(StickyAssignor { cooperative: false }),
+                Box::new(StickyAssignor { cooperative: true }),
+            ],
         }
     }
 }
@@ -258,12 +402,121 @@ mod tests {
         assert_eq!(a.names().collect::<Vec<_>>(), ["range"]);
         assert_eq!(
             Assignors::default().names().collect::<Vec<_>>(),
-            ["range", "roundrobin"]
+            ["range", "roundrobin", "sticky", "cooperative-sticky"]
         );
     }
 
+    const COOP: StickyAssignor = StickyAssignor { cooperative: true };
+
+    /// Runs the sticky assignor with previous assignments.
+    fn run_sticky(
+        members: &[(&str, &[&str], Assignment)],
+        topics: &[(&str, u32)],
+    ) -> Vec<Assignment> {
+        let subs: Vec<BTreeSet<String>> = members.iter().map(|(_, t, _)| subs(t)).collect();
+        let input: Vec<AssignorMember<'_>> = members
+            .iter()
+            .zip(&subs)
+            .map(|((id, _, previous), topics)| AssignorMember {
+                member_id: id,
+                topics,
+                previous,
+            })
+            .collect();
+        let meta: TopicMetadata = topics.iter().map(|(t, n)| ((*t).to_owned(), *n)).collect();
+        COOP.assign(&input, &meta)
+    }
+
+    #[test]
+    fn sticky_keeps_owners_and_moves_only_the_excess() {
+        let t: &[&str] = &["t"];
+        let empty = Assignment::new();
+        let first = run_sticky(
+            &[
+                ("a", t, empty.clone()),
+                ("b", t, empty.clone()),
+                ("c", t, empty.clone()),
+            ],
+            &[("t", 12)],
+        );
+        assert!(first.iter().all(|a| a["t"].len() == 4));
+        // A fourth member: each old member gives up exactly one partition, keeps the rest.
+        let second = run_sticky(
+            &[
+                ("a", t, first[0].clone()),
+                ("b", t, first[1].clone()),
+                ("c", t, first[2].clone()),
+                ("d", t, empty),
+            ],
+            &[("t", 12)],
+        );
+        for (old, new) in first.iter().zip(&second) {
+            assert_eq!(new["t"].len(), 3);
+            assert!(
+                new["t"].iter().all(|p| old["t"].contains(p)),
+                "{old:?} -> {new:?}"
+            );
+        }
+        assert_eq!(second[3]["t"].len(), 3);
+        // A member leaves: its partitions are spread, nobody else loses any.
+        let third = run_sticky(
+            &[
+                ("a", t, second[0].clone()),
+                ("c", t, second[2].clone()),
+                ("d", t, second[3].clone()),
+            ],
+            &[("t", 12)],
+        );
+        for (old, new) in [&second[0], &second[2], &second[3]].into_iter().zip(&third) {
+            assert!(old["t"].iter().all(|p| new["t"].contains(p)));
+            assert_eq!(new["t"].len(), 4);
+        }
+    }
+
+    #[test]
+    fn sticky_drops_partitions_that_no_longer_apply() {
+        let previous = assignment(&[("t", &[0, 5]), ("gone", &[0])]);
+        let out = run_sticky(&[("a", &["t"], previous)], &[("t", 2), ("gone", 1)]);
+        assert_eq!(out[0], assignment(&[("t", &[0, 1])]));
+    }
+
+    fn count(a: &Assignment) -> usize {
+        a.values().map(Vec::len).sum()
+    }
+
     proptest! {
-        /// Both assignors hand out every partition of a subscribed topic exactly once, to a
+        /// With equal subscriptions and disjoint previous assignments, the sticky assignor
+        /// balances within one and a member keeps min(previous, floor(P / M)) partitions.
+        #[test]
+        fn sticky_is_balanced_and_sticky(
+            members in 1usize..6,
+            partitions in 0u32..30,
+            owners in proptest::collection::vec(proptest::option::of(0usize..6), 30),
+        ) {
+            let topics: &[&str] = &["t"];
+            let ids: Vec<String> = (0..members).map(|i| format!("m{i}")).collect();
+            let mut previous = vec![Assignment::new(); members];
+            for (p, owner) in (0..partitions).zip(&owners) {
+                if let Some(o) = owner.filter(|o| *o < members) {
+                    previous[o].entry("t".to_owned()).or_default().push(p);
+                }
+            }
+            let input: Vec<(&str, &[&str], Assignment)> = ids.iter().zip(&previous)
+                .map(|(id, prev)| (id.as_str(), topics, prev.clone())).collect();
+            let out = run_sticky(&input, &[("t", partitions)]);
+            let counts: Vec<usize> = out.iter().map(count).collect();
+            let (lo, hi) = (counts.iter().min().copied().unwrap_or(0), counts.iter().max().copied().unwrap_or(0));
+            prop_assert!(hi - lo <= 1, "{:?}", counts);
+            prop_assert_eq!(counts.iter().sum::<usize>(), partitions as usize);
+            let floor = partitions as usize / members;
+            for (prev, new) in previous.iter().zip(&out) {
+                let kept = prev.get("t").into_iter().flatten()
+                    .filter(|p| new.get("t").is_some_and(|n| n.contains(p))).count();
+                prop_assert!(kept >= count(prev).min(floor), "{:?} -> {:?}", prev, new);
+            }
+        }
+
+        /// Every assignor hands out every partition of a subscribed topic exactly once, to a
         /// subscriber, and balance counts within one per topic (range) or overall for
         /// equal subscriptions (roundrobin).
         #[test]
@@ -280,7 +533,7 @@ mod tests {
                 .map(|(id, topics)| AssignorMember { member_id: id, topics, previous: &empty }).collect();
             let meta: TopicMetadata = names.iter().zip(&counts)
                 .filter(|(_, n)| **n > 0).map(|(t, n)| ((*t).to_owned(), *n)).collect();
-            for assignor in [&RangeAssignor as &dyn Assignor, &RoundRobinAssignor] {
+            for assignor in [&RangeAssignor as &dyn Assignor, &RoundRobinAssignor, &COOP] {
                 let out = assignor.assign(&input, &meta);
                 prop_assert_eq!(out.len(), input.len());
                 let mut seen = BTreeSet::new();
@@ -297,6 +550,16 @@ mod tests {
                     .filter(|(t, _)| subs.iter().any(|s| s.contains(*t)))
                     .flat_map(|(t, n)| (0..*n).map(move |p| (t.clone(), p))).collect();
                 prop_assert_eq!(seen, expected);
+            }
+            // Sticky: no member could hand a partition to one with two fewer.
+            let out = COOP.assign(&input, &meta);
+            for (x, ax) in out.iter().enumerate() {
+                for (y, ay) in out.iter().enumerate() {
+                    let (cx, cy) = (count(ax), count(ay));
+                    if cx >= cy + 2 {
+                        prop_assert!(ax.keys().all(|t| !input[y].topics.contains(t)), "{x} -> {y} possible");
+                    }
+                }
             }
             let out = RangeAssignor.assign(&input, &meta);
             for topic in meta.keys() {

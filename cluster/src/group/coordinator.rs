@@ -14,6 +14,19 @@
 //! - Call [`GroupCoordinator::set_topic_metadata`] whenever topics or partition counts
 //!   change; groups whose assignment depends on the change rebalance.
 //!
+//! Contract with clients (Kafka's consumer behaviour; cfa's SDK must keep it), on which
+//! partition ownership rests:
+//! - After a SyncGroup answer, release every partition the new assignment no longer
+//!   holds before the next Heartbeat or JoinGroup; send no Heartbeat while a SyncGroup is
+//!   outstanding. A validated Heartbeat or JoinGroup therefore confirms that release.
+//! - If the last synced generation is eager (`SyncResult::cooperative` false), release
+//!   everything before rejoining; if cooperative, keep the partitions while rejoining.
+//!
+//! With `cooperative-sticky`, a partition that moves is withheld from its new owner while
+//! the old one may still consume it; the old owner's confirmation starts a follow-up
+//! rebalance that hands it over (Kafka's two-rebalance cooperative protocol, driven by
+//! the coordinator). No partition is ever assigned to, or being released by, two members.
+//!
 //! Differences from Kafka, on purpose: the assignment is computed here (as KIP-848 does)
 //! with the leader's preferred common assignor rather than by the leader client; a known
 //! member rejoining with unchanged subscriptions gets the current generation back even if
@@ -35,7 +48,7 @@ use crate::group::api::{
 };
 use crate::group::assignor::Assignors;
 use crate::group::error::GroupError;
-use crate::group::membership::{Ctx, Group, Member};
+use crate::group::membership::{assignment_of, partitions_of, Ctx, Group, Member};
 use crate::group::offsets::{
     build_batch, build_batches, CommittedOffset, OffsetRecord, OffsetStore,
 };
@@ -51,6 +64,10 @@ pub struct GroupCoordinator {
     offsets: OffsetStore,
     /// Suffix counter of member ids handed out.
     next_member_seq: u64,
+    /// Effects of calls that return none (a heartbeat that starts a follow-up
+    /// rebalance), handed out with the next call that returns effects. At most one
+    /// `RebalanceStarted` per group per rebalance, so bounded by the group count.
+    deferred: Vec<Effect>,
 }
 
 impl GroupCoordinator {
@@ -78,6 +95,7 @@ impl GroupCoordinator {
             groups,
             offsets,
             next_member_seq: 0,
+            deferred: Vec::new(),
         }
     }
 
@@ -115,7 +133,7 @@ impl GroupCoordinator {
         self.validate_join(&req)?;
         let topics: BTreeSet<String> = req.topics.iter().cloned().collect();
         self.check_join_allowed(self.groups.get(&req.group_id), &req)?;
-        let mut effects = Vec::new();
+        let mut effects = std::mem::take(&mut self.deferred);
         let member_id = if req.member_id.is_empty() {
             self.new_member_id(&req.client_id)
         } else {
@@ -249,23 +267,30 @@ impl GroupCoordinator {
         member_id: &str,
         now_ms: u64,
     ) -> Result<SyncResult, GroupError> {
-        let limit = self.config.group_members_max;
-        let group = self.member_group(group_id, generation_id, member_id)?;
+        let group = member_group(&mut self.groups, group_id, generation_id, member_id)?;
         if group.state == GroupState::PreparingRebalance {
             return Err(rebalancing(group_id));
         }
+        let assignor = group.assignor.clone().unwrap_or_default();
+        let cooperative = self
+            .assignors
+            .get(&assignor)
+            .is_some_and(|a| a.cooperative());
         group.synced(member_id);
+        group.record_sync(member_id, cooperative);
         let member = group.members.get_mut(member_id).expect("checked member");
         member.last_heartbeat_ms = now_ms;
         let result = SyncResult {
-            assignor: group.assignor.clone().unwrap_or_default(),
+            assignor,
             assignment: member.assignment.clone(),
+            cooperative,
         };
-        group.assert_invariants(limit);
+        group.assert_invariants(self.config.group_members_max);
         Ok(result)
     }
 
-    /// Heartbeat: refreshes the session. `RebalanceInProgress` tells the member to rejoin.
+    /// Heartbeat: refreshes the session and confirms that the member released what its
+    /// last SyncGroup took away. `RebalanceInProgress` tells the member to rejoin.
     pub fn heartbeat(
         &mut self,
         group_id: &str,
@@ -273,47 +298,22 @@ impl GroupCoordinator {
         member_id: &str,
         now_ms: u64,
     ) -> Result<(), GroupError> {
-        let group = self.member_group(group_id, generation_id, member_id)?;
+        let group = member_group(&mut self.groups, group_id, generation_id, member_id)?;
         let member = group.members.get_mut(member_id).expect("checked member");
         member.last_heartbeat_ms = now_ms;
+        let mut ctx = Self::ctx(
+            &self.assignors,
+            &self.topics,
+            &self.config,
+            now_ms,
+            &mut self.deferred,
+        );
+        group.released(member_id, false, &mut ctx);
+        group.assert_invariants(self.config.group_members_max);
         if group.state == GroupState::PreparingRebalance {
             return Err(rebalancing(group_id));
         }
         Ok(())
-    }
-
-    /// The group of a member of the current generation (Kafka's checks, in Kafka's order).
-    fn member_group(
-        &mut self,
-        group_id: &str,
-        generation_id: i32,
-        member_id: &str,
-    ) -> Result<&mut Group, GroupError> {
-        let group = self.live_group(group_id, member_id)?;
-        if generation_id != group.generation_id {
-            return Err(GroupError::IllegalGeneration {
-                group_id: group_id.to_owned(),
-                generation_id,
-                current: group.generation_id,
-            });
-        }
-        Ok(group)
-    }
-
-    fn live_group(&mut self, group_id: &str, member_id: &str) -> Result<&mut Group, GroupError> {
-        let group = self
-            .groups
-            .get_mut(group_id)
-            .ok_or_else(|| unknown_member(group_id, member_id))?;
-        if group.state == GroupState::Dead {
-            return Err(GroupError::GroupDeleting {
-                group_id: group_id.to_owned(),
-            });
-        }
-        if !group.members.contains_key(member_id) {
-            return Err(unknown_member(group_id, member_id));
-        }
-        Ok(group)
     }
 
     /// LeaveGroup: the others rebalance; the last one leaving makes the group Empty (its
@@ -324,19 +324,8 @@ impl GroupCoordinator {
         member_id: &str,
         now_ms: u64,
     ) -> Result<Vec<Effect>, GroupError> {
-        let mut effects = Vec::new();
-        let group = self
-            .groups
-            .get_mut(group_id)
-            .ok_or_else(|| unknown_member(group_id, member_id))?;
-        if group.state == GroupState::Dead {
-            return Err(GroupError::GroupDeleting {
-                group_id: group_id.to_owned(),
-            });
-        }
-        if !group.members.contains_key(member_id) {
-            return Err(unknown_member(group_id, member_id));
-        }
+        let group = live_group(&mut self.groups, group_id, member_id)?;
+        let mut effects = std::mem::take(&mut self.deferred);
         let mut ctx = Self::ctx(
             &self.assignors,
             &self.topics,
@@ -352,7 +341,7 @@ impl GroupCoordinator {
     /// Expires sessions, join phases and sync phases due at `now_ms`, and forgets Empty
     /// groups that hold no offsets.
     pub fn tick(&mut self, now_ms: u64) -> Vec<Effect> {
-        let mut effects = Vec::new();
+        let mut effects = std::mem::take(&mut self.deferred);
         for group in self.groups.values_mut() {
             let mut ctx = Self::ctx(
                 &self.assignors,
@@ -384,7 +373,7 @@ impl GroupCoordinator {
     /// deleted) start a rebalance; a rebalance in progress uses the new metadata anyway.
     pub fn set_topic_metadata(&mut self, topics: TopicMetadata, now_ms: u64) -> Vec<Effect> {
         self.topics = topics;
-        let mut effects = Vec::new();
+        let mut effects = std::mem::take(&mut self.deferred);
         for group in self.groups.values_mut() {
             if group.metadata_changed(&self.topics) {
                 let mut ctx = Self::ctx(
@@ -603,6 +592,10 @@ impl GroupCoordinator {
                 rebalance_timeout_ms: m.rebalance_timeout_ms,
                 topics: m.topics.iter().cloned().collect(),
                 assignment: m.assignment.clone(),
+                revoking: {
+                    let assigned = partitions_of(&m.assignment);
+                    assignment_of(&m.holding.difference(&assigned).cloned().collect())
+                },
             })
             .collect();
         Ok(GroupDescription {
@@ -702,19 +695,26 @@ fn join_new_member(
         awaiting_join: Some(req.token),
         last_heartbeat_ms: ctx.now_ms,
         assignment: Default::default(),
+        holding: Default::default(),
+        unreleased: Default::default(),
+        synced_cooperative: false,
     });
     group.prepare_rebalance(RebalanceReason::NewMember { member_id }, ctx);
     group.maybe_complete_join(ctx);
 }
 
 /// A known member rejoins: while a rebalance runs it is counted in; otherwise it gets the
-/// current generation back, unless its topics or assignors changed (then it rebalances).
+/// current generation back, unless its topics or assignors changed or its release frees
+/// withheld partitions (then it rebalances).
 fn join_known_member(
     group: &mut Group,
     topics: BTreeSet<String>,
     req: JoinRequest,
     ctx: &mut Ctx<'_>,
 ) {
+    // Rejoining confirms a release (everything, in an eager generation); that may itself
+    // start the follow-up rebalance of a cooperative group.
+    group.released(&req.member_id, true, ctx);
     let state = group.state;
     let member = group
         .members
@@ -753,6 +753,44 @@ fn join_known_member(
         ctx,
     );
     group.maybe_complete_join(ctx);
+}
+
+/// The group of a member of the current generation (Kafka's checks, in Kafka's order).
+fn member_group<'a>(
+    groups: &'a mut BTreeMap<String, Group>,
+    group_id: &str,
+    generation_id: i32,
+    member_id: &str,
+) -> Result<&'a mut Group, GroupError> {
+    let group = live_group(groups, group_id, member_id)?;
+    if generation_id != group.generation_id {
+        return Err(GroupError::IllegalGeneration {
+            group_id: group_id.to_owned(),
+            generation_id,
+            current: group.generation_id,
+        });
+    }
+    Ok(group)
+}
+
+/// The group, if it is not being deleted and `member_id` is one of its members.
+fn live_group<'a>(
+    groups: &'a mut BTreeMap<String, Group>,
+    group_id: &str,
+    member_id: &str,
+) -> Result<&'a mut Group, GroupError> {
+    let group = groups
+        .get_mut(group_id)
+        .ok_or_else(|| unknown_member(group_id, member_id))?;
+    if group.state == GroupState::Dead {
+        return Err(GroupError::GroupDeleting {
+            group_id: group_id.to_owned(),
+        });
+    }
+    if !group.members.contains_key(member_id) {
+        return Err(unknown_member(group_id, member_id));
+    }
+    Ok(group)
 }
 
 fn unknown_member(group_id: &str, member_id: &str) -> GroupError {

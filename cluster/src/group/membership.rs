@@ -12,6 +12,25 @@
 //! CompletingRebalance --sync timeout: unsynced members removed--> PreparingRebalance
 //! Empty --delete--> Dead --tombstones durable--> (gone, or Empty if offsets remain)
 //! ```
+//!
+//! Partition ownership. The coordinator tracks, per member, what it may still be
+//! consuming (`holding`): a member starts holding its assignment when it syncs, and stops
+//! holding a partition when it has released it. The client contract (Kafka's consumer
+//! behaviour, which cfa's SDK must follow):
+//! - after a SyncGroup answer, the client releases every partition it holds that the new
+//!   assignment does not contain, before it sends its next Heartbeat or JoinGroup for the
+//!   group (and sends no Heartbeat while the SyncGroup is outstanding);
+//! - in an eager generation (its last synced assignor is not cooperative) the client
+//!   releases everything before it rejoins; in a cooperative one it keeps its partitions.
+//!
+//! So a validated Heartbeat or JoinGroup after a sync confirms the release of what that
+//! sync took away, and an eager rejoin confirms the release of everything. When a
+//! generation forms, a partition that some other member still holds is **withheld**:
+//! it goes to nobody in this generation. Once its holder releases it, the coordinator
+//! starts a follow-up rebalance that hands it out (Kafka's cooperative protocol, driven
+//! by the coordinator). No partition is ever in the assignment or holding of two members
+//! at once; members removed by the coordinator hold nothing (as in Kafka, a removed
+//! member is fenced by its generation, not trusted).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -21,6 +40,24 @@ use crate::group::api::{
 use crate::group::assignor::{AssignorMember, Assignors};
 use crate::group::error::GroupError;
 use crate::group::{Assignment, GroupState, TopicMetadata};
+
+/// A set of (topic, partition).
+pub(crate) type Partitions = BTreeSet<(String, u32)>;
+
+pub(crate) fn partitions_of(assignment: &Assignment) -> Partitions {
+    assignment
+        .iter()
+        .flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), *p)))
+        .collect()
+}
+
+pub(crate) fn assignment_of(partitions: &Partitions) -> Assignment {
+    let mut out = Assignment::new();
+    for (topic, p) in partitions {
+        out.entry(topic.clone()).or_default().push(*p);
+    }
+    out
+}
 
 /// What a state transition needs from the coordinator, and where it writes effects.
 pub(crate) struct Ctx<'a> {
@@ -46,6 +83,12 @@ pub(crate) struct Member {
     pub last_heartbeat_ms: u64,
     /// Share of the latest generation the member is part of.
     pub assignment: Assignment,
+    /// What the member may still be consuming (see the module documentation).
+    pub holding: Partitions,
+    /// Held partitions its last sync took away: released by its next request.
+    pub unreleased: Partitions,
+    /// Whether the assignor of the generation it last synced is cooperative.
+    pub synced_cooperative: bool,
 }
 
 impl Member {
@@ -86,6 +129,9 @@ pub(crate) struct Group {
     sync_deadline_ms: u64,
     /// Metadata of the subscribed topics the current assignment was computed from.
     assigned_topics: TopicMetadata,
+    /// Partitions of the current generation given to nobody because another member still
+    /// held them; their release starts a follow-up rebalance.
+    withheld: Partitions,
 }
 
 impl Group {
@@ -102,6 +148,7 @@ impl Group {
             pending_sync: BTreeSet::new(),
             sync_deadline_ms: 0,
             assigned_topics: TopicMetadata::new(),
+            withheld: Partitions::new(),
         }
     }
 
@@ -245,6 +292,7 @@ impl Group {
             self.state = GroupState::Empty;
             self.assignor = None;
             self.assigned_topics.clear();
+            self.withheld.clear();
             return;
         }
         let assignor = self.choose_assignor(ctx.assignors);
@@ -307,10 +355,53 @@ impl Group {
             .collect();
         let out = assignor.assign(&input, &topics);
         assert_eq!(out.len(), self.members.len(), "one assignment per member");
-        for (member, assignment) in self.members.values_mut().zip(out) {
-            member.assignment = assignment;
+        let holders: BTreeMap<(String, u32), String> = self
+            .members
+            .values()
+            .flat_map(|m| m.holding.iter().map(|tp| (tp.clone(), m.member_id.clone())))
+            .collect();
+        self.withheld.clear();
+        for (member, target) in self.members.values_mut().zip(out) {
+            let mut mine = partitions_of(&target);
+            mine.retain(|tp| match holders.get(tp) {
+                Some(holder) if *holder != member.member_id => {
+                    self.withheld.insert(tp.clone());
+                    false
+                }
+                _ => true,
+            });
+            member.assignment = assignment_of(&mine);
         }
         self.assigned_topics = topics;
+    }
+
+    /// The member fetched its assignment: it holds it from now on, and still holds what
+    /// the assignment takes away until its next request.
+    pub fn record_sync(&mut self, member_id: &str, cooperative: bool) {
+        let member = self.members.get_mut(member_id).expect("a member syncs");
+        let assigned = partitions_of(&member.assignment);
+        member.holding.extend(assigned.iter().cloned());
+        member.unreleased = member.holding.difference(&assigned).cloned().collect();
+        member.synced_cooperative = cooperative;
+    }
+
+    /// A validated request after a sync: the member has released what the sync took away,
+    /// and everything if it rejoins in an eager generation. A release that frees a
+    /// withheld partition starts the follow-up rebalance.
+    pub fn released(&mut self, member_id: &str, rejoin: bool, ctx: &mut Ctx<'_>) {
+        let member = self.members.get_mut(member_id).expect("a member releases");
+        let freed: Partitions = if rejoin && !member.synced_cooperative {
+            std::mem::take(&mut member.holding)
+        } else {
+            let freed = std::mem::take(&mut member.unreleased);
+            member.holding.retain(|tp| !freed.contains(tp));
+            freed
+        };
+        member.unreleased.clear();
+        let follow_up = freed.iter().any(|tp| self.withheld.contains(tp));
+        if follow_up {
+            self.prepare_rebalance(RebalanceReason::PartitionsReleased, ctx);
+        }
     }
 
     /// The join answer for a member of the current generation.
@@ -476,10 +567,14 @@ impl Group {
                 self.assert_assignment_complete();
             }
         }
+        if cfg!(debug_assertions) {
+            self.assert_exclusive_ownership();
+        }
     }
 
-    /// Every partition of `assigned_topics` is held by exactly one member subscribed to
-    /// its topic, and nothing else is assigned.
+    /// Every partition of `assigned_topics` is assigned to exactly one member subscribed
+    /// to its topic, or withheld because another member still holds it; nothing else is
+    /// assigned.
     fn assert_assignment_complete(&self) {
         let mut seen: BTreeSet<(&str, u32)> = BTreeSet::new();
         for member in self.members.values() {
@@ -495,11 +590,41 @@ impl Group {
                 }
             }
         }
-        let total: u64 = self.assigned_topics.values().map(|&n| u64::from(n)).sum();
-        assert_eq!(
-            seen.len() as u64,
-            total,
-            "every subscribed partition assigned"
-        );
+        for (topic, &count) in &self.assigned_topics {
+            for p in 0..count {
+                let held = || {
+                    self.members
+                        .values()
+                        .any(|m| m.holding.contains(&(topic.clone(), p)))
+                };
+                assert!(
+                    seen.contains(&(topic.as_str(), p)) || held(),
+                    "{topic}-{p} lost"
+                );
+            }
+        }
+    }
+
+    /// No partition is in the assignment or holding of two members.
+    fn assert_exclusive_ownership(&self) {
+        let mut owner: BTreeMap<(&str, u32), &str> = BTreeMap::new();
+        for member in self.members.values() {
+            let assigned = member
+                .assignment
+                .iter()
+                .flat_map(|(t, ps)| ps.iter().map(move |p| (t.as_str(), *p)));
+            let held = member.holding.iter().map(|(t, p)| (t.as_str(), *p));
+            for tp in assigned.chain(held) {
+                let previous = owner.insert(tp, &member.member_id);
+                assert!(
+                    previous.is_none_or(|o| o == member.member_id),
+                    "{}-{} owned by {previous:?} and {}",
+                    tp.0,
+                    tp.1,
+                    member.member_id
+                );
+            }
+            assert!(member.unreleased.is_subset(&member.holding));
+        }
     }
 }

@@ -21,7 +21,9 @@ pub use api::{
     JoinMember, JoinRequest, JoinResult, JoinToken, MemberDescription, PendingCommit,
     PendingDelete, PreparedCommit, PreparedDelete, RebalanceReason, RemovalReason, SyncResult,
 };
-pub use assignor::{Assignor, AssignorMember, Assignors, RangeAssignor, RoundRobinAssignor};
+pub use assignor::{
+    Assignor, AssignorMember, Assignors, RangeAssignor, RoundRobinAssignor, StickyAssignor,
+};
 pub use coordinator::GroupCoordinator;
 pub use error::{GroupError, OffsetRecordError};
 pub use offsets::{offsets_partition_for, CommittedOffset, OffsetKey, OffsetRecord, OffsetStore};
