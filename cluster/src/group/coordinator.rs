@@ -38,8 +38,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::constants::{
     ASSIGNORS_PER_MEMBER_MAX, ASSIGNOR_NAME_BYTES_MAX, CLIENT_ID_BYTES_MAX, COMMIT_PARTITIONS_MAX,
-    GROUP_ID_BYTES_MAX, OFFSETS_PER_GROUP_MAX, OFFSET_BATCH_BYTES_MAX, REBALANCE_TIMEOUT_MS_MAX,
-    SUBSCRIPTIONS_PER_MEMBER_MAX, TOPIC_NAME_BYTES_MAX,
+    GROUP_ID_BYTES_MAX, MEMBER_ID_BYTES_MAX, OFFSETS_PER_GROUP_MAX, OFFSET_BATCH_BYTES_MAX,
+    REBALANCE_TIMEOUT_MS_MAX, SUBSCRIPTIONS_PER_MEMBER_MAX, TOPIC_NAME_BYTES_MAX,
 };
 use crate::group::api::{
     CommitRequest, CoordinatorConfig, Effect, GroupDescription, GroupListing, JoinRequest,
@@ -161,6 +161,7 @@ impl GroupCoordinator {
 
     fn validate_join(&self, req: &JoinRequest) -> Result<(), GroupError> {
         validate_group_id(&req.group_id)?;
+        check_len("member id", &req.member_id, MEMBER_ID_BYTES_MAX)?;
         check_len("client id", &req.client_id, CLIENT_ID_BYTES_MAX)?;
         let (min_ms, max_ms) = (
             self.config.session_timeout_ms_min,
@@ -253,10 +254,12 @@ impl GroupCoordinator {
 
     fn new_member_id(&mut self, client_id: &str) -> String {
         self.next_member_seq += 1;
-        format!(
+        let member_id = format!(
             "{client_id}-{:x}-{:x}",
             self.config.member_id_nonce, self.next_member_seq
-        )
+        );
+        assert!(member_id.len() <= MEMBER_ID_BYTES_MAX);
+        member_id
     }
 
     /// SyncGroup: the member's assignment for `generation_id`.
@@ -399,6 +402,7 @@ impl GroupCoordinator {
         now_ms: u64,
     ) -> Result<PreparedCommit, GroupError> {
         validate_group_id(&req.group_id)?;
+        check_len("member id", &req.member_id, MEMBER_ID_BYTES_MAX)?;
         check_count(
             "partitions in one commit",
             req.entries.len(),
@@ -496,6 +500,7 @@ impl GroupCoordinator {
         let mut new_keys = BTreeSet::new();
         for entry in &req.entries {
             let tp = &entry.partition;
+            check_len("topic name", &tp.topic, TOPIC_NAME_BYTES_MAX)?;
             let exists = self
                 .topics
                 .get(&tp.topic)
