@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use cfa_bench::disk_probe;
 use cfa_bench::engine_bench::{self, AckMode, Scenario};
 use clap::{Parser, Subcommand};
 
@@ -80,17 +81,58 @@ fn bench(args: BenchArgs) -> Result<()> {
         args.partitions,
         args.data_dir.display()
     );
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let probe = || disk_probe::fresh_append_write_fdatasync(&args.data_dir);
+    let floor_before = probe().context("disk probe before the scenarios")?;
     let results =
         engine_bench::run_scenarios(&args.data_dir, &scenarios).context("engine bench failed")?;
+    let floor_after = probe().context("disk probe after the scenarios")?;
     engine_bench::print_table(&results);
+    print_floor(&results, &[&floor_before, &floor_after]);
     if let Some(path) = args.json {
-        let json =
-            serde_json::json!({ "bench": "engine", "mb_is_bytes": 1_000_000, "results": results });
+        let json = serde_json::json!({
+            "bench": "engine",
+            "mb_is_bytes": 1_000_000,
+            "disk_floor_before": floor_before,
+            "disk_floor_after": floor_after,
+            "results": results,
+        });
         std::fs::write(&path, serde_json::to_string_pretty(&json)?)
             .with_context(|| format!("writing {}", path.display()))?;
         eprintln!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// Prints the disk's own write+fdatasync cycle (measured before and after the scenarios)
+/// and each fsync-per-batch scenario's ack p99 as a ratio to the worse of the two.
+fn print_floor(results: &[engine_bench::ScenarioResult], floors: &[&disk_probe::ProbeResult]) {
+    println!();
+    for (when, f) in ["before", "after"].iter().zip(floors) {
+        let c = &f.write_fdatasync_cycle_us;
+        println!(
+            "disk floor {when}: {} ({} cycles): p50 {} us, p99 {} us",
+            f.pattern, f.cycles, c.p50, c.p99
+        );
+    }
+    let floor_p99 = floors
+        .iter()
+        .map(|f| f.write_fdatasync_cycle_us.p99)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    for r in results
+        .iter()
+        .filter(|r| r.scenario.ack == AckMode::Durable)
+    {
+        println!(
+            "{}: ack p99 {} us = {:.2} x the disk floor's p99",
+            r.scenario.name,
+            r.ack_latency_us.p99,
+            r.ack_latency_us.p99 as f64 / floor_p99 as f64
+        );
+    }
 }
 
 fn custom_scenarios(args: &BenchArgs, batch_bytes: usize) -> Vec<Scenario> {

@@ -25,6 +25,9 @@ pub struct IoStats {
     pub fdatasyncs: u64,
     /// fdatasync latency in microseconds, as the engine saw it.
     pub fdatasync_histogram: Histogram<u64>,
+    /// Writes that carried their own sync (O_DSYNC), and their latency in microseconds.
+    pub durable_writes: u64,
+    pub durable_write_histogram: Histogram<u64>,
     pub read_calls: u64,
     /// Bytes returned by `read_at`.
     pub read_bytes: u64,
@@ -38,6 +41,8 @@ impl Default for IoStats {
             write_histogram: latency_histogram(),
             fdatasyncs: 0,
             fdatasync_histogram: latency_histogram(),
+            durable_writes: 0,
+            durable_write_histogram: latency_histogram(),
             read_calls: 0,
             read_bytes: 0,
         }
@@ -125,6 +130,17 @@ impl<F: StorageFile> StorageFile for CountingFile<F> {
         s.write_calls += 1;
         s.written_bytes += n as u64;
         s.write_histogram.saturating_record(us);
+        Ok(n)
+    }
+
+    async fn write_durable_at(&self, buf: Self::Buf, pos: u64) -> io::Result<usize> {
+        let start = Instant::now();
+        let n = self.inner.write_durable_at(buf, pos).await?;
+        let us = micros_since(start);
+        let mut s = self.stats.borrow_mut();
+        s.durable_writes += 1;
+        s.written_bytes += n as u64;
+        s.durable_write_histogram.saturating_record(us);
         Ok(n)
     }
 

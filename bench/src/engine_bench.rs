@@ -3,7 +3,7 @@
 //! (acks=1 with group commit) or "durable" (fsync per batch), then read-back throughput
 //! from the batch cache and from disk.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -12,7 +12,7 @@ use bytes::BytesMut;
 use cfa_engine::storage::glommio_fs::{check_memlock, GlommioStorage};
 use cfa_engine::{
     BatchBuilder, Clock, Durability, FlushPolicy, LogConfig, PartitionLog, ProducerStamp,
-    SystemClock,
+    StopSignal, SystemClock,
 };
 use glommio::{LocalExecutorBuilder, Placement};
 use hdrhistogram::Histogram;
@@ -34,8 +34,6 @@ pub const GROUP_COMMIT_FSYNC_BYTES: u64 = 4 << 20;
 pub const GROUP_COMMIT_FSYNC_MS: u64 = 100;
 /// Largest partition count a bench accepts.
 pub const PARTITIONS_MAX: usize = 1024;
-/// How often each shard runs the logs' maintenance (time-based fsync, zero-fill ahead).
-pub const MAINTAIN_INTERVAL: Duration = Duration::from_millis(5);
 /// Bytes one fetch asks for in the read phase (1 MiB, Kafka's max.partition.fetch.bytes).
 pub const READ_FETCH_BYTES: usize = 1 << 20;
 /// The cache read phase re-reads each partition's cached tail for this long ...
@@ -109,6 +107,9 @@ pub struct ScenarioResult {
     pub fdatasyncs: u64,
     /// fdatasync latency as the engine saw it (io_uring submit to completion).
     pub fdatasync_latency_us: Percentiles,
+    /// Writes that carried their own sync (O_DSYNC, one round trip) and their latency.
+    pub durable_writes: u64,
+    pub durable_write_latency_us: Percentiles,
     pub read_cache_mb_per_s: Option<f64>,
     pub read_disk_mb_per_s: Option<f64>,
     /// Batch bytes the disk read phase returned, and bytes it read from the files to get
@@ -333,6 +334,8 @@ fn merge(scenario: Scenario, outcomes: Vec<ShardOutcome>) -> ScenarioResult {
         device_write_latency_us: Percentiles::from_histogram(&io.write_histogram),
         fdatasyncs: io.fdatasyncs,
         fdatasync_latency_us: Percentiles::from_histogram(&io.fdatasync_histogram),
+        durable_writes: io.durable_writes,
+        durable_write_latency_us: Percentiles::from_histogram(&io.durable_write_histogram),
         read_cache_mb_per_s: read_back.then(|| mb_per_s(cache.bytes, cache.secs)),
         read_disk_mb_per_s: read_back.then(|| mb_per_s(disk.bytes, disk.secs)),
         read_disk_bytes: read_back.then_some(disk.bytes),
@@ -349,6 +352,10 @@ fn add_io(sum: &mut IoStats, o: &IoStats) {
     sum.fdatasyncs += o.fdatasyncs;
     sum.fdatasync_histogram
         .add(&o.fdatasync_histogram)
+        .expect("histograms share bounds");
+    sum.durable_writes += o.durable_writes;
+    sum.durable_write_histogram
+        .add(&o.durable_write_histogram)
         .expect("histograms share bounds");
 }
 
@@ -437,19 +444,26 @@ async fn run_shard(dir: &Path, s: Scenario, parts: Vec<usize>) -> Result<ShardOu
             }));
         }
     }
-    // The owner's periodic tick, as the broker will run it: time-based fsync and zero-fill
-    // ahead of the tail. It stops with the producers (which may stop early, at the byte
-    // bound), so that it never stretches the measured time.
-    let producing = Rc::new(Cell::new(true));
-    let ticker = {
-        let (logs, producing) = (logs.clone(), producing.clone());
-        glommio::spawn_local(async move { maintain_while(&logs, &producing, deadline).await })
-    };
+    // The owner's maintenance, as the broker runs it: one task per partition, woken by
+    // the log's changes and by policy deadlines. It stops with the producers (which may
+    // stop early, at the byte bound), so that it never stretches the measured time.
+    let stop = Rc::new(StopSignal::new());
+    let maintenance: Vec<_> = logs
+        .iter()
+        .map(|log| {
+            let (log, stop) = (log.clone(), stop.clone());
+            glommio::spawn_local(
+                async move { log.run_maintenance(&stop, glommio::timer::sleep).await },
+            )
+        })
+        .collect();
     for t in tasks {
         t.await?;
     }
-    producing.set(false);
-    ticker.await?;
+    stop.stop();
+    for m in maintenance {
+        m.await?;
+    }
     for log in &logs {
         log.flush(Durability::Durable).await?;
     }
@@ -478,21 +492,6 @@ async fn run_shard(dir: &Path, s: Scenario, parts: Vec<usize>) -> Result<ShardOu
         read_cache,
         read_disk,
     })
-}
-
-/// Calls `maintain()` on every log each MAINTAIN_INTERVAL while `producing` and before
-/// `deadline`.
-async fn maintain_while(
-    logs: &[Rc<Log>],
-    producing: &Cell<bool>,
-    deadline: Instant,
-) -> Result<(), BenchError> {
-    while producing.get() && Instant::now() < deadline {
-        // All partitions at once: one partition's fdatasync must not delay the others'.
-        futures_util::future::try_join_all(logs.iter().map(|log| log.maintain())).await?;
-        glommio::timer::sleep(MAINTAIN_INTERVAL).await;
-    }
-    Ok(())
 }
 
 async fn produce(
@@ -658,7 +657,7 @@ fn print_disk_table(results: &[ScenarioResult]) {
         "what the engine asked of the disk in the write phase; call latencies in us (p50/p99)"
     );
     println!(
-        "{:<34} {:>10} {:>10} {:>8} {:>11} {:>13} {:>10} {:>13} {:>11}",
+        "{:<34} {:>10} {:>10} {:>8} {:>11} {:>13} {:>10} {:>13} {:>12} {:>13} {:>11}",
         "scenario",
         "zero-fill",
         "device MB",
@@ -667,16 +666,22 @@ fn print_disk_table(results: &[ScenarioResult]) {
         "write lat",
         "fdatasyncs",
         "fdatasync lat",
+        "dsync writes",
+        "dsync lat",
         "rd dev/app",
     );
     for r in results {
-        let (w, f) = (&r.device_write_latency_us, &r.fdatasync_latency_us);
+        let (w, f, d) = (
+            &r.device_write_latency_us,
+            &r.fdatasync_latency_us,
+            &r.durable_write_latency_us,
+        );
         let read_amp = match (r.read_disk_device_bytes, r.read_disk_bytes) {
             (Some(d), Some(b)) if b > 0 => format!("{:.2}", d as f64 / b as f64),
             _ => "-".to_owned(),
         };
         println!(
-            "{:<34} {:>10} {:>10.0} {:>8.2} {:>11} {:>13} {:>10} {:>13} {:>11}",
+            "{:<34} {:>10} {:>10.0} {:>8.2} {:>11} {:>13} {:>10} {:>13} {:>12} {:>13} {:>11}",
             r.scenario.name,
             r.scenario.zero_fill_ahead_bytes,
             r.device_written_bytes as f64 / 1e6,
@@ -685,6 +690,8 @@ fn print_disk_table(results: &[ScenarioResult]) {
             format!("{}/{}", w.p50, w.p99),
             r.fdatasyncs,
             format!("{}/{}", f.p50, f.p99),
+            r.durable_writes,
+            format!("{}/{}", d.p50, d.p99),
             read_amp,
         );
     }

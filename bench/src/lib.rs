@@ -4,5 +4,6 @@
 //! network issue widens it to drive a broker over loopback through the client SDK.
 
 pub mod counting_storage;
+pub mod disk_probe;
 pub mod engine_bench;
 pub mod report;

@@ -21,5 +21,5 @@ pub use crate::batch::{BatchBuilder, BatchHeader, Codec, ProducerStamp, Record};
 pub use crate::clock::{Clock, ClockRef, ManualClock, SystemClock};
 pub use crate::config::{FlushPolicy, LogConfig};
 pub use crate::error::{BatchError, LogError, LogResult};
-pub use crate::log::{AppendInfo, Durability, LogOffsets, PartitionLog};
+pub use crate::log::{AppendInfo, Durability, LogOffsets, PartitionLog, StopSignal};
 pub use crate::manager::{LogManager, PartitionId};

@@ -131,6 +131,32 @@ struct FlushPlan<F: StorageFile> {
 
 /// Resets an in-flight flag (write or fdatasync) and wakes waiters, also when the future
 /// driving it is dropped half-way.
+/// Tells maintenance tasks ([`PartitionLog::run_maintenance`]) to end.
+#[derive(Debug, Default)]
+pub struct StopSignal {
+    stopped: Cell<bool>,
+    event: Event,
+}
+
+impl StopSignal {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn stop(&self) {
+        self.stopped.set(true);
+        self.event.notify(usize::MAX);
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.get()
+    }
+
+    pub fn listen(&self) -> event_listener::EventListener {
+        self.event.listen()
+    }
+}
+
 struct PhaseGuard<'a> {
     flag: &'a Cell<bool>,
     event: &'a Event,
@@ -345,6 +371,8 @@ impl<S: Storage> PartitionLog<S> {
             bytes,
         });
         st.check_invariants();
+        drop(st);
+        self.flushed.notify(usize::MAX); // maintenance may have work (acks=0 data)
         Ok(AppendInfo {
             base_offset: base,
             last_offset: base + count - 1,
@@ -521,27 +549,109 @@ impl<S: Storage> PartitionLog<S> {
         self.wait_for(next, level).await
     }
 
-    /// Applies the flush policy for data no durable waiter asked for (acks=1 traffic: the
-    /// time bound, the bytes bound, or every batch) and zero-fills ahead of the tail; the
-    /// owner calls it periodically (every few milliseconds under load).
+    /// Applies the flush policy to data no durable waiter asked for (acks=1 and acks=0
+    /// traffic: the time bound, the bytes bound, or every batch), writes pending data no
+    /// writer is on its way to, and zero-fills ahead of the tail. The owner calls it when
+    /// [`Self::maintenance_due_in`] says so.
     pub async fn maintain(&self) -> LogResult<()> {
-        let due = {
-            let st = self.state.borrow();
-            let unsynced = st.durable_offset < st.next_offset;
-            match self.config.flush {
-                FlushPolicy::EveryBatch => unsynced,
-                FlushPolicy::Interval { ms, bytes } => {
-                    unsynced
-                        && (self.age_due(&st, ms)
-                            || st.unsynced_bytes + st.pending_bytes as u64 >= bytes)
-                }
-            }
-        };
-        if due && self.poisoned().is_none() {
-            self.flush(Durability::Durable).await?;
+        if self.poisoned().is_some() {
+            return Ok(());
+        }
+        if self.sync_runnable() {
+            self.sync_once().await?;
+        }
+        if self.write_wanted() {
+            self.write_once(Durability::Written).await?;
         }
         self.zero_fill_ahead().await?;
         Ok(())
+    }
+
+    /// When `maintain()` has work: `Some(0)` now, `Some(d)` after `d` (the time bound of the
+    /// flush policy), `None` until something changes ([`Self::listen`] wakes the owner).
+    /// A maintenance task that sleeps on a timer only when a deadline exists keeps timers
+    /// off an idle or fsync-per-batch shard: a 5 ms ticker measured +90 us p50 on every
+    /// durable write (glommio arms the timer at each sleep).
+    pub fn maintenance_due_in(&self) -> Option<std::time::Duration> {
+        if self.poisoned().is_some() {
+            return None;
+        }
+        let zero_fill = !self.writing.get() && self.zero_fill_range().is_some();
+        if self.sync_runnable() || self.write_wanted() || zero_fill {
+            return Some(std::time::Duration::ZERO);
+        }
+        if self.syncing.get() {
+            return None; // its end notifies listeners
+        }
+        let st = self.state.borrow();
+        match (self.config.flush, st.oldest_unsynced_ms) {
+            (FlushPolicy::Interval { ms, .. }, Some(t)) => {
+                let due = t.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX));
+                let wait_ms = due.saturating_sub(self.clock.now_ms()).max(0);
+                Some(std::time::Duration::from_millis(wait_ms as u64))
+            }
+            _ => None,
+        }
+    }
+
+    /// Fires after every append, write and fdatasync: what the owner's maintenance task
+    /// waits on between calls. Take it before asking `maintenance_due_in`, or a change in
+    /// between is missed.
+    pub fn listen(&self) -> event_listener::EventListener {
+        self.flushed.listen()
+    }
+
+    /// The owner's maintenance task for this log: runs `maintain()` whenever
+    /// `maintenance_due_in` says so, sleeping with `sleep` only while a deadline exists and
+    /// otherwise waiting for the log to change, until `stop` fires. `sleep` is the
+    /// executor's timer (the engine does not pick a runtime).
+    pub async fn run_maintenance<F, Fut>(&self, stop: &StopSignal, sleep: F) -> LogResult<()>
+    where
+        F: Fn(std::time::Duration) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        use futures_lite::FutureExt;
+        loop {
+            let changed = self.listen();
+            let stopping = stop.listen();
+            if stop.is_stopped() {
+                return Ok(());
+            }
+            match self.maintenance_due_in() {
+                Some(d) if d.is_zero() => self.maintain().await?,
+                Some(d) => sleep(d).or(changed).or(stopping).await,
+                None => changed.or(stopping).await,
+            }
+        }
+    }
+
+    /// The policy wants an fdatasync of data that no durable waiter is driving.
+    fn sync_wanted(&self) -> bool {
+        let st = self.state.borrow();
+        let unsynced = st.durable_offset < st.next_offset;
+        match self.config.flush {
+            FlushPolicy::EveryBatch => unsynced,
+            FlushPolicy::Interval { ms, bytes } => {
+                unsynced
+                    && (self.age_due(&st, ms)
+                        || st.unsynced_bytes + st.pending_bytes as u64 >= bytes)
+            }
+        }
+    }
+
+    /// The policy wants an fdatasync, none is in flight, and there is written data for it
+    /// to cover (pending data is written first, by its waiter or by `write_wanted`).
+    fn sync_runnable(&self) -> bool {
+        let written_unsynced = {
+            let st = self.state.borrow();
+            st.written_offset > st.durable_offset
+        };
+        written_unsynced && !self.syncing.get() && self.sync_wanted()
+    }
+
+    /// Appended data waits in memory and no write is under way (acks=0 traffic).
+    fn write_wanted(&self) -> bool {
+        self.state.borrow().pending_bytes > 0 && !self.writing.get()
     }
 
     fn age_due(&self, st: &State<S::File>, ms: u64) -> bool {
@@ -577,25 +687,69 @@ impl<S: Storage> PartitionLog<S> {
                 event: &self.flushed,
             };
             let plan = self.plan_flush(&self.state.borrow());
-            if let Some(mut p) = plan {
-                let writes = std::mem::take(&mut p.writes);
-                let futs = writes
-                    .into_iter()
-                    .map(|(buf, pos)| p.file.write_at(buf, pos));
-                if let Err(e) = futures_util::future::try_join_all(futs).await {
-                    return Err(self.poison(LogError::io(
-                        &self.name,
-                        "writing the active segment",
-                        e,
-                    )));
+            if let Some(p) = plan {
+                if level == Durability::Durable && self.durable_write_fits(&p) {
+                    return self.write_durable(p).await;
                 }
-                self.commit_write(p);
+                self.write_plan(p).await?;
             }
         }
         let due = level == Durability::Durable && self.sync_due(&self.state.borrow());
         if due && !self.syncing.get() {
             self.sync_once().await?;
         }
+        Ok(())
+    }
+
+    async fn write_plan(&self, mut p: FlushPlan<S::File>) -> LogResult<()> {
+        let writes = std::mem::take(&mut p.writes);
+        let futs = writes
+            .into_iter()
+            .map(|(buf, pos)| p.file.write_at(buf, pos));
+        if let Err(e) = futures_util::future::try_join_all(futs).await {
+            return Err(self.poison(LogError::io(&self.name, "writing the active segment", e)));
+        }
+        self.commit_write(p);
+        Ok(())
+    }
+
+    /// Whether a durable waiter's write can carry its own fdatasync (one O_DSYNC write, one
+    /// round trip instead of two): a single chunk, no fdatasync in flight and nothing
+    /// written that still waits for one, so that the write's sync covers exactly the plan.
+    fn durable_write_fits(&self, p: &FlushPlan<S::File>) -> bool {
+        let st = self.state.borrow();
+        p.writes.len() == 1 && !self.syncing.get() && st.durable_offset == st.written_offset
+    }
+
+    /// Writes a plan with `write_durable_at` and marks it durable. Holds the sync slot too:
+    /// it is an fdatasync as far as the invariants go (one at a time, fails = poison).
+    async fn write_durable(&self, mut p: FlushPlan<S::File>) -> LogResult<()> {
+        assert!(!self.syncing.get(), "one fdatasync at a time");
+        self.syncing.set(true);
+        let _guard = PhaseGuard {
+            flag: &self.syncing,
+            event: &self.flushed,
+        };
+        let (buf, pos) = p.writes.pop().expect("one chunk");
+        assert!(p.writes.is_empty(), "a durable write is one chunk");
+        if let Err(e) = p.file.write_durable_at(buf, pos).await {
+            return Err(self.poison(LogError::io(
+                &self.name,
+                "writing and syncing the active segment",
+                e,
+            )));
+        }
+        let bytes = p.bytes as u64;
+        self.commit_write(p);
+        let mut st = self.state.borrow_mut();
+        assert_eq!(
+            st.unsynced_bytes, bytes,
+            "the write's sync covers all unsynced"
+        );
+        st.durable_offset = st.written_offset;
+        st.unsynced_bytes = 0;
+        st.oldest_unsynced_ms = None;
+        st.check_invariants();
         Ok(())
     }
 
@@ -712,20 +866,9 @@ impl<S: Storage> PartitionLog<S> {
                 listener.await;
             }
         }
-        let (file, start, end) = {
-            let st = self.state.borrow();
-            let seg = st.active();
-            let start = seg.zeroed_until.max(align_up(seg.size));
-            let target = (align_up(seg.size) + ahead).min(align_down(seg.allocated));
-            (
-                seg.file.clone(),
-                start,
-                target.min(start + ZERO_FILL_STEP_BYTES),
-            )
-        };
-        if end <= start || end - start < ZERO_FILL_STEP_BYTES.min(ahead / 4) {
+        let Some((file, start, end)) = self.zero_fill_range() else {
             return Ok(false); // lead is long enough (or no room allocated yet)
-        }
+        };
         {
             self.writing.set(true);
             let _guard = PhaseGuard {
@@ -756,6 +899,21 @@ impl<S: Storage> PartitionLog<S> {
             self.sync_once().await?;
         }
         Ok(true)
+    }
+
+    /// The next step of zeros to write ahead of the tail, if the lead is short.
+    fn zero_fill_range(&self) -> Option<(Rc<S::File>, u64, u64)> {
+        let ahead = self.config.zero_fill_ahead_bytes;
+        if ahead == 0 {
+            return None;
+        }
+        let st = self.state.borrow();
+        let seg = st.active();
+        let start = seg.zeroed_until.max(align_up(seg.size));
+        let target = (align_up(seg.size) + ahead).min(align_down(seg.allocated));
+        let end = target.min(start + ZERO_FILL_STEP_BYTES);
+        let short = end > start && end - start >= ZERO_FILL_STEP_BYTES.min(ahead / 4);
+        short.then(|| (seg.file.clone(), start, end))
     }
 
     /// Bytes from the start of the active segment known to be written (data or zeros).

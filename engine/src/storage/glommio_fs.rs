@@ -47,8 +47,18 @@ impl Storage for GlommioStorage {
             .dma_open(path)
             .await
             .map_err(to_io)?;
+        // A second descriptor with O_DSYNC for `write_durable_at`: glommio submits no
+        // linked write + fdatasync, and two round trips through the executor measured
+        // 295/414 us (p50/p99) per 64 KiB cycle against 220/319 us for one O_DSYNC write.
+        let dsync = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_DSYNC)
+            .dma_open(path)
+            .await
+            .map_err(to_io)?;
         Ok(GlommioFile {
             file: Rc::new(file),
+            dsync: Rc::new(dsync),
         })
     }
 
@@ -156,9 +166,21 @@ impl DerefMut for GlommioBuf {
 
 impl IoBuf for GlommioBuf {}
 
-/// One O_DIRECT file.
+/// One O_DIRECT file, open twice: plain, and with O_DSYNC for durable writes.
 pub struct GlommioFile {
     file: Rc<DmaFile>,
+    dsync: Rc<DmaFile>,
+}
+
+/// Fails a short direct write: the engine never continues with part of a buffer on disk.
+fn whole_write(n: usize, len: usize, pos: u64) -> io::Result<usize> {
+    if n != len {
+        return Err(io::Error::new(
+            io::ErrorKind::WriteZero,
+            format!("short direct write: {n} of {len} bytes at {pos}"),
+        ));
+    }
+    Ok(n)
 }
 
 impl StorageFile for GlommioFile {
@@ -179,13 +201,18 @@ impl StorageFile for GlommioFile {
         );
         let len = buf.len();
         let n = self.file.write_at(buf.0, pos).await.map_err(to_io)?;
-        if n != len {
-            return Err(io::Error::new(
-                io::ErrorKind::WriteZero,
-                format!("short direct write: {n} of {len} bytes at {pos}"),
-            ));
-        }
-        Ok(n)
+        whole_write(n, len, pos)
+    }
+
+    async fn write_durable_at(&self, buf: GlommioBuf, pos: u64) -> io::Result<usize> {
+        assert_eq!(
+            pos % PAGE_BYTES as u64,
+            0,
+            "direct I/O writes are page aligned"
+        );
+        let len = buf.len();
+        let n = self.dsync.write_at(buf.0, pos).await.map_err(to_io)?;
+        whole_write(n, len, pos)
     }
 
     async fn read_at(&self, pos: u64, len: usize) -> io::Result<Bytes> {
@@ -223,6 +250,9 @@ impl StorageFile for GlommioFile {
     }
 
     async fn close(self) -> io::Result<()> {
+        if let Ok(f) = Rc::try_unwrap(self.dsync) {
+            f.close().await.map_err(to_io)?;
+        }
         match Rc::try_unwrap(self.file) {
             Ok(f) => f.close().await.map_err(to_io),
             Err(_) => Ok(()), // another holder closes it on drop

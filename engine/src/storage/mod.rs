@@ -54,6 +54,15 @@ pub trait StorageFile: 'static {
     /// Reads up to `len` bytes at any `pos`; shorter at end of file.
     async fn read_at(&self, pos: u64, len: usize) -> io::Result<Bytes>;
     async fn fdatasync(&self) -> io::Result<()>;
+    /// Writes the whole buffer at `pos` and returns once those bytes are durable, as
+    /// `write_at` then `fdatasync` would, but in one round trip where the backend can
+    /// (O_DSYNC: the kernel syncs as part of the write). Use it only when nothing else
+    /// written to the file is waiting for an fdatasync.
+    async fn write_durable_at(&self, buf: Self::Buf, pos: u64) -> io::Result<usize> {
+        let n = self.write_at(buf, pos).await?;
+        self.fdatasync().await?;
+        Ok(n)
+    }
     /// Reserves blocks up to `len` bytes and sets the file size to it (fallocate).
     async fn allocate(&self, len: u64) -> io::Result<()>;
     async fn truncate(&self, len: u64) -> io::Result<()>;
