@@ -769,15 +769,17 @@ impl<S: Storage> PartitionLog<S> {
                 st.unsynced_bytes,
             )
         };
+        let started_ms = self.clock.now_ms();
         if let Err(e) = file.fdatasync().await {
             return Err(self.poison(LogError::io(&self.name, "fsyncing the active segment", e)));
         }
         let mut st = self.state.borrow_mut();
         st.durable_offset = st.durable_offset.max(target);
         st.unsynced_bytes -= bytes;
-        if st.durable_offset == st.written_offset {
-            st.oldest_unsynced_ms = None;
-        }
+        // What is still unsynced was written after this fdatasync started, so it is at most
+        // that old. Keeping the older stamp made the time bound fire after every fdatasync
+        // under steady load: back-to-back fdatasyncs, -15% acks=1 throughput.
+        st.oldest_unsynced_ms = (st.durable_offset < st.written_offset).then_some(started_ms);
         st.check_invariants();
         Ok(())
     }
