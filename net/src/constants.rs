@@ -67,3 +67,51 @@ const _: () = assert!(
 );
 // Lengths and payload offsets travel as u32, and a frame length of 2^31 must be refused.
 const _: () = assert!(FRAME_BYTES_MAX < (1 << 31));
+
+// ---- broker (net/src/server) ----
+
+/// Default listen address (Kafka's 9092 shifted by 100: no clash with a local Kafka).
+pub const LISTEN_DEFAULT: &str = "127.0.0.1:9192";
+
+/// Most shards (executors) a broker runs.
+pub const SHARDS_MAX: usize = 256;
+
+/// glommio io_memory per shard: default 1 MiB; glommio registers it with each of its three
+/// rings, so 2 shards need 2 x (3 MiB + 512 KiB) of locked memory (the 8 MiB default limit
+/// of many machines).
+pub const SHARD_IO_MEMORY_BYTES_DEFAULT: usize = 1 << 20;
+/// Smallest io_memory accepted (512 KiB).
+pub const SHARD_IO_MEMORY_BYTES_MIN: usize = 512 << 10;
+/// Largest io_memory accepted (1 GiB).
+pub const SHARD_IO_MEMORY_BYTES_MAX: usize = 1 << 30;
+
+/// Request bytes one connection may have read but not answered (default 64 MiB): past it
+/// the broker stops reading from that connection.
+pub const CONNECTION_INFLIGHT_BYTES_DEFAULT: usize = 64 << 20;
+pub const CONNECTION_INFLIGHT_BYTES_MIN: usize = 1 << 20;
+pub const CONNECTION_INFLIGHT_BYTES_MAX: usize = 1 << 30;
+/// Requests one connection may have unanswered (Kafka clients send at most 5).
+pub const CONNECTION_INFLIGHT_REQUESTS_MAX: usize = 64;
+/// Bytes asked of the socket per read (64 KiB), more when a frame needs more.
+pub const CONNECTION_READ_BYTES: usize = 64 << 10;
+
+/// Messages one shard may have queued to another over the mesh.
+pub const MESH_CHANNEL_CAPACITY: usize = 1024;
+
+/// Most topics a broker holds.
+pub const TOPICS_MAX: usize = 10_000;
+/// Most partitions one topic may have.
+pub const PARTITIONS_PER_TOPIC_MAX: u32 = 10_000;
+
+/// Partitions of the internal `__consumer_offsets` topic (all on shard 0, beside the
+/// group coordinator).
+pub const OFFSETS_TOPIC_PARTITIONS: u32 = 4;
+/// Segment size of `__consumer_offsets` (64 MiB: commits are small).
+pub const OFFSETS_TOPIC_SEGMENT_BYTES: u64 = 64 << 20;
+
+/// Idempotent producers remembered per partition (least recently used go first).
+pub const PRODUCERS_PER_PARTITION_MAX: usize = 1024;
+/// Batches remembered per producer and partition for duplicate detection (Kafka: 5).
+pub const PRODUCER_BATCHES_KEPT: usize = 5;
+/// Producer ids reserved per durable write of the id counter.
+pub const PRODUCER_ID_BLOCK: i64 = 1000;

@@ -2,3 +2,4 @@ pub mod client;
 pub mod constants;
 mod generated;
 pub mod protocol;
+pub mod server;

@@ -1,0 +1,208 @@
+//! Broker configuration: the `[broker]` and `[log]` sections of a tuning profile
+//! (tuning/*.toml), then command-line overrides. Unknown sections and keys are refused
+//! with an error naming them; every value is range-checked before anything starts.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use cfa_engine::tuning::LogTuning;
+use cfa_engine::LogConfig;
+use serde::Deserialize;
+
+use crate::constants::{
+    CONNECTION_INFLIGHT_BYTES_DEFAULT, CONNECTION_INFLIGHT_BYTES_MAX,
+    CONNECTION_INFLIGHT_BYTES_MIN, LISTEN_DEFAULT, SHARDS_MAX, SHARD_IO_MEMORY_BYTES_DEFAULT,
+    SHARD_IO_MEMORY_BYTES_MAX, SHARD_IO_MEMORY_BYTES_MIN,
+};
+use crate::server::ServerError;
+
+/// The `[broker]` section. Every key is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerTuning {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub node_id: Option<u32>,
+    pub shards: Option<usize>,
+    pub io_memory_bytes: Option<usize>,
+    pub connection_inflight_bytes: Option<usize>,
+    pub metrics_listen: Option<String>,
+}
+
+/// A whole tuning profile as the broker reads it. Sections other brokers' tools read
+/// (the bench's `[producer]` and `[bench]`) are accepted and ignored here.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    #[serde(default)]
+    pub broker: BrokerTuning,
+    #[serde(default)]
+    pub log: LogTuning,
+    #[serde(default)]
+    pub producer: Option<toml::Table>,
+    #[serde(default)]
+    pub bench: Option<toml::Table>,
+}
+
+impl Profile {
+    /// Reads and parses a profile; errors name the file and the key.
+    pub fn load(path: &Path) -> Result<Profile, ServerError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ServerError::Config(format!("cannot read config {}: {e}", path.display()))
+        })?;
+        toml::from_str(&text)
+            .map_err(|e| ServerError::Config(format!("config {}: {e}", path.display())))
+    }
+}
+
+/// Everything a broker needs to start.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub node_id: u32,
+    /// Executors, one pinned per core; each owns a share of the partitions.
+    pub shards: usize,
+    /// glommio io_memory per shard (registered with io_uring, counts against memlock).
+    pub io_memory_bytes: usize,
+    /// Request bytes one connection may have in flight before the broker stops reading
+    /// from it (backpressure reaches the client through TCP).
+    pub connection_inflight_bytes: usize,
+    /// Prometheus text endpoint, if any.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Defaults for every partition log; topics may override some keys.
+    pub log: LogConfig,
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn parse_addr(what: &str, s: &str) -> Result<SocketAddr, ServerError> {
+    s.parse()
+        .map_err(|e| ServerError::Config(format!("{what} = {s:?}: not an IP:port address ({e})")))
+}
+
+impl BrokerConfig {
+    /// Built from a profile (and the defaults for whatever it leaves out).
+    pub fn from_profile(p: &Profile) -> Result<BrokerConfig, ServerError> {
+        let b = &p.broker;
+        let log = p
+            .log
+            .apply(&LogConfig::default())
+            .map_err(|e| ServerError::Config(format!("[log]: {e}")))?;
+        let config = BrokerConfig {
+            data_dir: b
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("cfa-data")),
+            listen: parse_addr(
+                "broker.listen",
+                b.listen.as_deref().unwrap_or(LISTEN_DEFAULT),
+            )?,
+            node_id: b.node_id.unwrap_or(0),
+            shards: match b.shards.unwrap_or(0) {
+                0 => cores(),
+                n => n,
+            },
+            io_memory_bytes: b.io_memory_bytes.unwrap_or(SHARD_IO_MEMORY_BYTES_DEFAULT),
+            connection_inflight_bytes: b
+                .connection_inflight_bytes
+                .unwrap_or(CONNECTION_INFLIGHT_BYTES_DEFAULT),
+            metrics_listen: b
+                .metrics_listen
+                .as_deref()
+                .map(|s| parse_addr("broker.metrics_listen", s))
+                .transpose()?,
+            log,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// A broker for tests: 127.0.0.1 on a free port, one shard, small memory.
+    pub fn for_tests(data_dir: &Path) -> BrokerConfig {
+        BrokerConfig {
+            data_dir: data_dir.to_owned(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            node_id: 0,
+            shards: 1,
+            io_memory_bytes: SHARD_IO_MEMORY_BYTES_MIN,
+            connection_inflight_bytes: CONNECTION_INFLIGHT_BYTES_DEFAULT,
+            metrics_listen: None,
+            log: LogConfig {
+                segment_bytes: 16 << 20,
+                ..LogConfig::default()
+            },
+        }
+    }
+
+    /// Range checks, each error naming the key.
+    pub fn validate(&self) -> Result<(), ServerError> {
+        let bad = |m: String| Err(ServerError::Config(m));
+        if self.shards == 0 || self.shards > SHARDS_MAX {
+            return bad(format!(
+                "broker.shards = {}: must be 1..={SHARDS_MAX} (0 = one per core)",
+                self.shards
+            ));
+        }
+        if !(SHARD_IO_MEMORY_BYTES_MIN..=SHARD_IO_MEMORY_BYTES_MAX).contains(&self.io_memory_bytes)
+        {
+            return bad(format!(
+                "broker.io_memory_bytes = {}: must be {SHARD_IO_MEMORY_BYTES_MIN}..={SHARD_IO_MEMORY_BYTES_MAX}",
+                self.io_memory_bytes
+            ));
+        }
+        let inflight = CONNECTION_INFLIGHT_BYTES_MIN..=CONNECTION_INFLIGHT_BYTES_MAX;
+        if !inflight.contains(&self.connection_inflight_bytes) {
+            return bad(format!(
+                "broker.connection_inflight_bytes = {}: must be {CONNECTION_INFLIGHT_BYTES_MIN}..={CONNECTION_INFLIGHT_BYTES_MAX}",
+                self.connection_inflight_bytes
+            ));
+        }
+        if (self.connection_inflight_bytes as u64) < u64::from(self.log.max_message_bytes) {
+            return bad(format!(
+                "broker.connection_inflight_bytes = {} is below log.max_message_bytes = {}: no batch could be read",
+                self.connection_inflight_bytes, self.log.max_message_bytes
+            ));
+        }
+        self.log
+            .validate()
+            .map_err(|e| ServerError::Config(format!("[log]: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(s: &str) -> Result<Profile, toml::de::Error> {
+        toml::from_str(s)
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let e = profile("[broker]\nlisten_addr = \"x\"").expect_err("unknown key");
+        assert!(e.to_string().contains("listen_addr"), "{e}");
+        let e = profile("[brokers]\n").expect_err("unknown section");
+        assert!(e.to_string().contains("brokers"), "{e}");
+        let p = profile("[broker]\nlisten = \"localhost\"").expect("parses");
+        let e = BrokerConfig::from_profile(&p).expect_err("bad address");
+        assert!(e.to_string().contains("broker.listen"), "{e}");
+        let p = profile("[broker]\nshards = 100000").expect("parses");
+        let e = BrokerConfig::from_profile(&p).expect_err("too many shards");
+        assert!(e.to_string().contains("broker.shards"), "{e}");
+        let p = profile("[log]\nmax_message_bytes = 1").expect("parses");
+        assert!(BrokerConfig::from_profile(&p).is_err());
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = BrokerConfig::from_profile(&Profile::default()).expect("defaults");
+        assert_eq!(c.listen.to_string(), LISTEN_DEFAULT);
+        assert!(c.shards >= 1);
+        BrokerConfig::for_tests(Path::new("/tmp/x"))
+            .validate()
+            .expect("test config");
+    }
+}

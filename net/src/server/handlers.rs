@@ -1,0 +1,406 @@
+//! Requests as the shard that received them serves them: metadata from its own copy of
+//! the topic table, partition work routed to the owning shard, admin and group requests
+//! to shard 0.
+
+use std::rc::Rc;
+
+use crate::constants::PAYLOAD_BYTES_MAX;
+use crate::protocol::{
+    supported_versions, ApiVersionsRequest, ApiVersionsResponse, BrokerInfo, DescribeTopicRequest,
+    DescribeTopicResponse, ErrorCode, FailedResponse, FetchPartitionResponse, FetchRequest,
+    FetchResponse, FetchTopicResponse, ListOffsetsPartitionResponse, ListOffsetsRequest,
+    ListOffsetsResponse, ListOffsetsTopicResponse, ListTopicsResponse, MetadataRequest,
+    MetadataResponse, PartitionMetadata, ProducePartitionResponse, ProduceRequest, ProduceResponse,
+    ProduceTopicResponse, Request, Response, TopicListing, TopicMetadata,
+};
+use crate::server::shard::{Shard, ShardReply, ShardRequest};
+
+/// A response that is not ready yet (produce acks, fetch waits, group joins).
+pub(crate) type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = Option<Response>>>>;
+
+fn unexpected(api: u16, rep: &ShardReply) -> Response {
+    Response::Failed(FailedResponse {
+        api_key: api,
+        error_code: ErrorCode::Unknown,
+        error_message: Some(format!("internal: unexpected shard reply {rep:?}")),
+    })
+}
+
+/// Starts serving `req`. Produce appends happen before this returns (so that requests of
+/// one connection append in the order they were sent); the returned future waits for the
+/// rest. `None` from it means no response (acks=0).
+pub(crate) async fn dispatch(shard: &Rc<Shard>, req: Request) -> Pending {
+    if shard.shutting_down.get() {
+        let api = req.api_key().as_u16();
+        return Box::pin(async move {
+            Some(Response::Failed(FailedResponse {
+                api_key: api,
+                error_code: ErrorCode::BrokerShuttingDown,
+                error_message: Some("the broker is shutting down".into()),
+            }))
+        });
+    }
+    match req {
+        Request::Produce(r) => produce(shard, r).await,
+        other => {
+            let shard = shard.clone();
+            Box::pin(async move { Some(serve(&shard, other).await) })
+        }
+    }
+}
+
+async fn serve(shard: &Rc<Shard>, req: Request) -> Response {
+    match req {
+        Request::ApiVersions(r) => Response::ApiVersions(api_versions(r)),
+        Request::Metadata(r) => Response::Metadata(metadata(shard, r)),
+        Request::ListTopics(_) => Response::ListTopics(list_topics(shard)),
+        Request::DescribeTopic(r) => Response::DescribeTopic(describe_topic(shard, r).await),
+        Request::Fetch(r) => Response::Fetch(fetch(shard, r).await),
+        Request::ListOffsets(r) => Response::ListOffsets(list_offsets(shard, r).await),
+        Request::Produce(_) => unreachable!("produce is dispatched before"),
+        whole => {
+            let api = whole.api_key().as_u16();
+            match shard.call(0, ShardRequest::Whole(whole)).await {
+                ShardReply::Whole(r) => r,
+                other => unexpected(api, &other),
+            }
+        }
+    }
+}
+
+fn api_versions(_r: ApiVersionsRequest) -> ApiVersionsResponse {
+    ApiVersionsResponse {
+        error_code: ErrorCode::None,
+        error_message: None,
+        versions: supported_versions(),
+    }
+}
+
+fn metadata(shard: &Rc<Shard>, r: MetadataRequest) -> MetadataResponse {
+    let node = shard.config.node_id;
+    let topics = shard.topics.borrow();
+    let names: Vec<String> = match r.topics {
+        Some(names) => names,
+        None => topics.topics.keys().cloned().collect(),
+    };
+    let topic_metas = names
+        .into_iter()
+        .map(|name| match topics.get(&name) {
+            Some(meta) => TopicMetadata {
+                name,
+                error_code: ErrorCode::None,
+                error_message: None,
+                partitions: (0..meta.partitions)
+                    .map(|p| PartitionMetadata {
+                        partition: p,
+                        error_code: ErrorCode::None,
+                        error_message: None,
+                        leader_id: Some(node),
+                        leader_epoch: 0,
+                        replicas: vec![node],
+                        isr: vec![node],
+                    })
+                    .collect(),
+            },
+            None => TopicMetadata {
+                error_message: Some(format!("unknown topic {name:?}")),
+                name,
+                error_code: ErrorCode::UnknownTopic,
+                partitions: Vec::new(),
+            },
+        })
+        .collect();
+    MetadataResponse {
+        brokers: vec![BrokerInfo {
+            node_id: node,
+            host: shard.advertised.ip().to_string(),
+            port: shard.advertised.port(),
+        }],
+        controller_id: Some(node),
+        topics: topic_metas,
+    }
+}
+
+fn list_topics(shard: &Rc<Shard>) -> ListTopicsResponse {
+    let topics = shard.topics.borrow();
+    ListTopicsResponse {
+        topics: topics
+            .topics
+            .values()
+            .map(|t| TopicListing {
+                name: t.name.clone(),
+                partitions: t.partitions,
+                replication_factor: t.replication_factor,
+            })
+            .collect(),
+    }
+}
+
+async fn describe_topic(shard: &Rc<Shard>, r: DescribeTopicRequest) -> DescribeTopicResponse {
+    let meta = shard.topics.borrow().get(&r.name).cloned();
+    let Some(meta) = meta else {
+        return DescribeTopicResponse {
+            error_message: Some(format!("unknown topic {:?}", r.name)),
+            name: r.name,
+            error_code: ErrorCode::UnknownTopic,
+            partitions: Vec::new(),
+            configs: Vec::new(),
+        };
+    };
+    let calls = (0..meta.partitions).map(|p| {
+        let req = ShardRequest::Describe {
+            topic: meta.name.clone(),
+            partition: p,
+        };
+        shard.call(shard.owner(&meta.name, p), req)
+    });
+    let mut partitions = Vec::with_capacity(meta.partitions as usize);
+    for rep in futures_util::future::join_all(calls).await {
+        if let ShardReply::Describe(d) = rep {
+            partitions.push(d);
+        }
+    }
+    DescribeTopicResponse {
+        name: r.name,
+        error_code: ErrorCode::None,
+        error_message: None,
+        partitions,
+        configs: meta.effective_configs(&shard.config.log),
+    }
+}
+
+/// Unknown topic or partition, checked on the receiving shard before routing.
+fn check_partition(shard: &Shard, topic: &str, partition: u32) -> Result<(), (ErrorCode, String)> {
+    match shard.topics.borrow().get(topic) {
+        None => Err((ErrorCode::UnknownTopic, format!("unknown topic {topic:?}"))),
+        Some(m) if partition >= m.partitions => Err((
+            ErrorCode::UnknownPartition,
+            format!(
+                "topic {topic:?} has {} partitions; there is no partition {partition}",
+                m.partitions
+            ),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+async fn produce(shard: &Rc<Shard>, r: ProduceRequest) -> Pending {
+    let acks = r.acks;
+    let mut waits = Vec::new();
+    for t in r.topics {
+        for p in t.partitions {
+            let (topic, partition) = (t.name.clone(), p.partition);
+            if let Err((code, msg)) = check_partition(shard, &topic, partition) {
+                let resp = ProducePartitionResponse {
+                    partition,
+                    error_code: code,
+                    error_message: Some(msg),
+                    base_offset: 0,
+                    log_append_time_ms: None,
+                    log_start_offset: 0,
+                };
+                waits.push((
+                    topic,
+                    futures_util::future::Either::Left(async move { resp }),
+                ));
+                continue;
+            }
+            let owner = shard.owner(&topic, partition);
+            if owner == shard.id {
+                // Appended now, in request order; the acks wait goes into the future.
+                let appended = shard.produce_append(&topic, partition, &p.batches).await;
+                let s = shard.clone();
+                let fut: std::pin::Pin<
+                    Box<dyn std::future::Future<Output = ProducePartitionResponse>>,
+                > = Box::pin(async move { s.produce_finish(appended, acks).await });
+                waits.push((topic, futures_util::future::Either::Right(fut)));
+            } else {
+                // Sent now, in request order (the mesh is FIFO and the owner appends inline).
+                let s = shard.clone();
+                let req = ShardRequest::Produce {
+                    topic: topic.clone(),
+                    partition,
+                    batches: p.batches,
+                    acks,
+                };
+                let call = s.call_started(owner, req).await;
+                let fut: std::pin::Pin<
+                    Box<dyn std::future::Future<Output = ProducePartitionResponse>>,
+                > = Box::pin(async move {
+                    match call.await {
+                        ShardReply::Produce(r) => r,
+                        other => ProducePartitionResponse {
+                            partition,
+                            error_code: ErrorCode::Unknown,
+                            error_message: Some(format!("internal: {other:?}")),
+                            base_offset: 0,
+                            log_append_time_ms: None,
+                            log_start_offset: 0,
+                        },
+                    }
+                });
+                waits.push((topic, futures_util::future::Either::Right(fut)));
+            }
+        }
+    }
+    Box::pin(async move {
+        let mut topics: Vec<ProduceTopicResponse> = Vec::new();
+        for (topic, w) in waits {
+            let resp = w.await;
+            match topics.last_mut() {
+                Some(t) if t.name == topic => t.partitions.push(resp),
+                _ => topics.push(ProduceTopicResponse {
+                    name: topic,
+                    partitions: vec![resp],
+                }),
+            }
+        }
+        (acks != crate::protocol::Acks::None).then_some(Response::Produce(ProduceResponse {
+            throttle_time_ms: 0,
+            topics,
+        }))
+    })
+}
+
+async fn fetch(shard: &Rc<Shard>, r: FetchRequest) -> FetchResponse {
+    let max_total = (r.max_bytes as usize).clamp(1, PAYLOAD_BYTES_MAX);
+    let deadline =
+        std::time::Instant::now() + std::time::Duration::from_millis(u64::from(r.max_wait_ms));
+    loop {
+        let (resp, bytes) = fetch_once(shard, &r, max_total).await;
+        let errors = resp
+            .topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .any(|p| p.error_code != ErrorCode::None);
+        let now = std::time::Instant::now();
+        if bytes >= r.min_bytes.max(1) as usize
+            || errors
+            || now >= deadline
+            || shard.shutting_down.get()
+        {
+            return resp;
+        }
+        wait_for_data(shard, &r, deadline - now).await;
+        if std::time::Instant::now() >= deadline {
+            return fetch_once(shard, &r, max_total).await.0;
+        }
+    }
+}
+
+/// One pass over the partitions, each read on its owner, within the byte budgets.
+async fn fetch_once(
+    shard: &Rc<Shard>,
+    r: &FetchRequest,
+    max_total: usize,
+) -> (FetchResponse, usize) {
+    let mut total = 0usize;
+    let mut topics = Vec::with_capacity(r.topics.len());
+    for t in &r.topics {
+        let mut parts = Vec::with_capacity(t.partitions.len());
+        for p in &t.partitions {
+            if let Err((code, msg)) = check_partition(shard, &t.name, p.partition) {
+                parts.push(FetchPartitionResponse {
+                    partition: p.partition,
+                    error_code: code,
+                    error_message: Some(msg),
+                    high_watermark: 0,
+                    log_start_offset: 0,
+                    batches: Vec::new(),
+                });
+                continue;
+            }
+            // Kafka: the first partition may exceed the budget by one batch; a zero
+            // budget still returns at least one batch if any.
+            let budget = (p.partition_max_bytes as usize)
+                .min(max_total.saturating_sub(total))
+                .max(1);
+            let req = ShardRequest::Fetch {
+                topic: t.name.clone(),
+                partition: p.partition,
+                offset: p.fetch_offset,
+                max_bytes: if total >= max_total { 0 } else { budget },
+            };
+            let resp = match shard.call(shard.owner(&t.name, p.partition), req).await {
+                ShardReply::Fetch(f) => f,
+                other => FetchPartitionResponse {
+                    partition: p.partition,
+                    error_code: ErrorCode::Unknown,
+                    error_message: Some(format!("internal: {other:?}")),
+                    high_watermark: 0,
+                    log_start_offset: 0,
+                    batches: Vec::new(),
+                },
+            };
+            total += resp.batches.iter().map(|b| b.len()).sum::<usize>();
+            parts.push(resp);
+        }
+        topics.push(FetchTopicResponse {
+            name: t.name.clone(),
+            partitions: parts,
+        });
+    }
+    (
+        FetchResponse {
+            throttle_time_ms: 0,
+            topics,
+        },
+        total,
+    )
+}
+
+/// Long polling: waits until a requested partition gets data past its fetch offset.
+async fn wait_for_data(shard: &Rc<Shard>, r: &FetchRequest, wait: std::time::Duration) {
+    let mut by_owner: std::collections::BTreeMap<usize, Vec<(String, u32, u64)>> =
+        Default::default();
+    for t in &r.topics {
+        for p in &t.partitions {
+            by_owner
+                .entry(shard.owner(&t.name, p.partition))
+                .or_default()
+                .push((t.name.clone(), p.partition, p.fetch_offset));
+        }
+    }
+    let wait_ms = u32::try_from(wait.as_millis()).unwrap_or(u32::MAX);
+    let calls: Vec<_> = by_owner
+        .into_iter()
+        .map(|(owner, parts)| Box::pin(shard.call(owner, ShardRequest::Wait { parts, wait_ms })))
+        .collect();
+    if !calls.is_empty() {
+        futures_util::future::select_all(calls).await;
+    }
+}
+
+async fn list_offsets(shard: &Rc<Shard>, r: ListOffsetsRequest) -> ListOffsetsResponse {
+    let mut topics = Vec::with_capacity(r.topics.len());
+    for t in r.topics {
+        let mut parts = Vec::with_capacity(t.partitions.len());
+        for p in t.partitions {
+            if let Err((code, msg)) = check_partition(shard, &t.name, p.partition) {
+                parts.push(ListOffsetsPartitionResponse {
+                    partition: p.partition,
+                    error_code: code,
+                    error_message: Some(msg),
+                    offset: None,
+                    timestamp_ms: None,
+                });
+                continue;
+            }
+            let req = ShardRequest::ListOffset {
+                topic: t.name.clone(),
+                partition: p.partition,
+                spec: p.spec,
+            };
+            if let ShardReply::ListOffset(lo) =
+                shard.call(shard.owner(&t.name, p.partition), req).await
+            {
+                parts.push(lo);
+            }
+        }
+        topics.push(ListOffsetsTopicResponse {
+            name: t.name,
+            partitions: parts,
+        });
+    }
+    ListOffsetsResponse { topics }
+}

@@ -1,0 +1,319 @@
+//! The broker: one glommio executor per shard, each pinned to a core, each accepting
+//! connections on the same address (SO_REUSEPORT) and owning a share of the partitions.
+//! See ARCHITECTURE.md for the ownership rules and docs/format.md for the wire format.
+
+mod admin;
+pub mod config;
+mod conn;
+mod groups;
+mod handlers;
+pub mod idempotence;
+mod shard;
+mod slot;
+pub mod topics;
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use cfa_engine::storage::glommio_fs::check_memlock;
+use cfa_engine::{ClockRef, LogError, SystemClock};
+use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
+
+pub use config::{BrokerConfig, BrokerTuning, Profile};
+pub use shard::owner_shard;
+
+use crate::constants::{
+    MESH_CHANNEL_CAPACITY, OFFSETS_TOPIC_PARTITIONS, OFFSETS_TOPIC_SEGMENT_BYTES,
+};
+use shard::{Shard, ShardMsg};
+use topics::{TopicMeta, OFFSETS_TOPIC};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("{0}")]
+    Memlock(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("storage: {0}")]
+    Log(#[from] LogError),
+    #[error("shard executor: {0}")]
+    Executor(String),
+}
+
+/// Starts brokers.
+pub struct Broker;
+
+/// A running broker.
+pub struct BrokerHandle {
+    addr: SocketAddr,
+    stops: Vec<flume::Sender<()>>,
+    joins: Vec<ExecutorJoinHandle<Result<(), ServerError>>>,
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServerError {
+    let what = what.into();
+    move |source| ServerError::Io { what, source }
+}
+
+impl Broker {
+    /// Validates the config, recovers the data dir and starts every shard; returns once
+    /// all of them listen.
+    pub fn start(config: BrokerConfig) -> Result<BrokerHandle, ServerError> {
+        config.validate()?;
+        check_memlock(config.io_memory_bytes, config.shards).map_err(ServerError::Memlock)?;
+        cfa_engine::malloc_tuning::keep_freed_memory();
+        std::fs::create_dir_all(&config.data_dir).map_err(io(format!(
+            "creating data dir {}",
+            config.data_dir.display()
+        )))?;
+        let mut table = topics::load(&config.data_dir).map_err(io("reading topics.json"))?;
+        if table.get(OFFSETS_TOPIC).is_none() {
+            let meta = offsets_topic(&config)?;
+            table
+                .insert(meta)
+                .map_err(|e| ServerError::Config(e.message))?;
+            topics::store(&config.data_dir, &table).map_err(io("writing topics.json"))?;
+        }
+        let mesh = MeshBuilder::<ShardMsg, _>::full(config.shards, MESH_CHANNEL_CAPACITY);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let (ready_tx, ready_rx) = flume::bounded::<Result<SocketAddr, ServerError>>(config.shards);
+        let mut stops = Vec::with_capacity(config.shards);
+        let mut joins = Vec::with_capacity(config.shards);
+        let mut addr = config.listen;
+        for id in 0..config.shards {
+            let (stop_tx, stop_rx) = flume::bounded::<()>(1);
+            stops.push(stop_tx);
+            let (config, table, mesh, ready) = (
+                config.clone(),
+                table.clone(),
+                mesh.clone(),
+                ready_tx.clone(),
+            );
+            let listen = addr;
+            let handle = LocalExecutorBuilder::new(Placement::Fixed(id % cores))
+                .name(&format!("cfa-shard-{id}"))
+                .io_memory(config.io_memory_bytes)
+                .spawn(move || async move {
+                    run_shard(id, config, table, mesh, listen, ready, stop_rx).await
+                })
+                .map_err(|e| ServerError::Executor(e.to_string()))?;
+            joins.push(handle);
+            // Shard 0 binds first, so that a port-0 listen address becomes a real port
+            // the other shards can share.
+            if id == 0 {
+                match ready_rx.recv() {
+                    Ok(Ok(a)) => addr = a,
+                    Ok(Err(e)) => return Err(fail(stops, joins, e)),
+                    Err(_) => {
+                        return Err(ServerError::Executor("shard 0 died while starting".into()))
+                    }
+                }
+            }
+        }
+        for _ in 1..config.shards {
+            match ready_rx.recv() {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(fail(stops, joins, e)),
+                Err(_) => return Err(ServerError::Executor("a shard died while starting".into())),
+            }
+        }
+        tracing::info!(%addr, shards = config.shards, data_dir = %config.data_dir.display(), "broker listening");
+        Ok(BrokerHandle { addr, stops, joins })
+    }
+}
+
+fn offsets_topic(config: &BrokerConfig) -> Result<TopicMeta, ServerError> {
+    let mut meta = TopicMeta::new(
+        OFFSETS_TOPIC,
+        Some(OFFSETS_TOPIC_PARTITIONS),
+        None,
+        &[],
+        &config.log,
+    )
+    .map_err(|e| ServerError::Config(e.message))?;
+    meta.configs.insert(
+        "segment.bytes".into(),
+        OFFSETS_TOPIC_SEGMENT_BYTES
+            .max(u64::from(config.log.max_message_bytes) + 4096)
+            .to_string(),
+    );
+    meta.log_config(&config.log)
+        .map_err(|e| ServerError::Config(e.message))?;
+    Ok(meta)
+}
+
+/// Stops what started and returns the error that stopped the start.
+fn fail(
+    stops: Vec<flume::Sender<()>>,
+    joins: Vec<ExecutorJoinHandle<Result<(), ServerError>>>,
+    e: ServerError,
+) -> ServerError {
+    for s in &stops {
+        let _ = s.try_send(());
+    }
+    drop(stops);
+    for j in joins {
+        let _ = j.join();
+    }
+    e
+}
+
+impl BrokerHandle {
+    /// Where clients connect.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Graceful stop: every shard stops accepting, answers what it can, flushes, fsyncs and
+    /// closes its partitions (the next start then has nothing to recover).
+    pub fn shutdown(self) -> Result<(), ServerError> {
+        for s in &self.stops {
+            let _ = s.try_send(());
+        }
+        self.wait()
+    }
+
+    /// Blocks until every shard has stopped; the first error wins.
+    pub fn wait(self) -> Result<(), ServerError> {
+        let mut first = None;
+        for j in self.joins {
+            let res = j
+                .join()
+                .map_err(|e| ServerError::Executor(e.to_string()))
+                .and_then(|r| r);
+            if let Err(e) = res {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// A sender that stops the broker when sent to (for signal handlers).
+    pub fn stopper(&self) -> impl Fn() + Send + Sync + 'static {
+        let stops = self.stops.clone();
+        move || {
+            for s in &stops {
+                let _ = s.try_send(());
+            }
+        }
+    }
+}
+
+async fn run_shard(
+    id: usize,
+    config: BrokerConfig,
+    table: topics::TopicTable,
+    mesh: MeshBuilder<ShardMsg, glommio::channels::channel_mesh::Full>,
+    listen: SocketAddr,
+    ready: flume::Sender<Result<SocketAddr, ServerError>>,
+    stop: flume::Receiver<()>,
+) -> Result<(), ServerError> {
+    let listener = match glommio::net::TcpListener::bind(listen) {
+        Ok(l) => l,
+        Err(e) => {
+            let err = ServerError::Bind {
+                addr: listen,
+                source: std::io::Error::other(e.to_string()),
+            };
+            let _ = ready.send(Err(ServerError::Bind {
+                addr: listen,
+                source: std::io::Error::other(e.to_string()),
+            }));
+            return Err(err);
+        }
+    };
+    let addr = listener
+        .local_addr()
+        .map_err(|e| ServerError::Executor(e.to_string()))?;
+    if id == 0 {
+        let _ = ready.send(Ok(addr));
+    }
+    let (senders, mut receivers) = mesh
+        .join()
+        .await
+        .map_err(|e| ServerError::Executor(format!("joining the shard mesh: {e}")))?;
+    let clock: ClockRef = Rc::new(SystemClock);
+    let shard = Rc::new(Shard::new(
+        id,
+        config,
+        clock,
+        table.clone(),
+        Some(senders),
+        addr,
+    ));
+    for (_, stream) in receivers.streams() {
+        let shard = shard.clone();
+        glommio::spawn_local(async move {
+            while let Some(msg) = stream.recv().await {
+                shard.on_message(msg).await;
+            }
+        })
+        .detach();
+    }
+    let opened = async {
+        for meta in table.topics.values() {
+            shard.open_topic(meta).await?;
+        }
+        Ok::<(), ServerError>(())
+    }
+    .await;
+    if let Err(e) = opened {
+        let msg = e.to_string();
+        if id != 0 {
+            let _ = ready.send(Err(ServerError::Executor(msg.clone())));
+        }
+        tracing::error!(shard = id, error = %msg, "shard failed to open its partitions");
+        return Err(e);
+    }
+    if let Some(admin) = &shard.admin {
+        admin.groups.start(&shard).await?;
+    }
+    if id != 0 {
+        let _ = ready.send(Ok(addr));
+    }
+    drop(ready);
+    accept_until_stopped(&shard, listener, stop).await;
+    shard.shutting_down.set(true);
+    shard.close_all().await
+}
+
+async fn accept_until_stopped(
+    shard: &Rc<Shard>,
+    listener: glommio::net::TcpListener,
+    stop: flume::Receiver<()>,
+) {
+    use futures_lite::FutureExt;
+    loop {
+        let accepted = async { Some(listener.accept().await) }
+            .or(async {
+                let _ = stop.recv_async().await;
+                None
+            })
+            .await;
+        let Some(accepted) = accepted else { return };
+        match accepted {
+            Ok(stream) => {
+                let _ = stream.set_nodelay(true);
+                let shard = shard.clone();
+                glommio::spawn_local(async move { conn::serve(shard, stream).await }).detach();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,646 @@
+//! One shard: a glommio executor pinned to a core that owns a share of the partitions.
+//!
+//! Only the owning shard touches a partition's log. Requests that arrive on another shard
+//! travel here as messages over glommio's channel mesh ([`ShardMsg`]), and the reply goes
+//! back the same way; no partition state is shared between threads.
+//!
+//! Ownership: `__consumer_offsets` lives on shard 0 with the group coordinator; every
+//! other partition on `(fnv1a(topic) + partition) % shards`.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use bytes::{Bytes, BytesMut};
+use cfa_engine::storage::glommio_fs::GlommioStorage;
+use cfa_engine::{
+    BatchHeader, ClockRef, Durability, LogConfig, LogError, PartitionId, PartitionLog, StopSignal,
+};
+use glommio::channels::channel_mesh::Senders;
+
+use crate::protocol::{
+    Acks, ErrorCode, FetchPartitionResponse, ListOffsetsPartitionResponse, OffsetSpec,
+    PartitionDescription, ProducePartitionResponse, Request, Response,
+};
+use crate::server::config::BrokerConfig;
+use crate::server::idempotence::{ProducerTable, Verdict};
+use crate::server::slot::Slot;
+use crate::server::topics::{TopicMeta, TopicTable, OFFSETS_TOPIC};
+use crate::server::ServerError;
+
+pub(crate) type Log = PartitionLog<GlommioStorage>;
+
+/// The shard that owns a partition.
+pub fn owner_shard(topic: &str, partition: u32, shards: usize) -> usize {
+    if topic == OFFSETS_TOPIC {
+        return 0;
+    }
+    let mut h: u32 = 0x811c_9dc5; // FNV-1a: stable across runs and builds
+    for b in topic.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    (h.wrapping_add(partition) as usize) % shards
+}
+
+/// Work one shard asks of another.
+#[derive(Debug)]
+pub(crate) enum ShardRequest {
+    Produce {
+        topic: String,
+        partition: u32,
+        batches: Vec<Bytes>,
+        acks: Acks,
+    },
+    Fetch {
+        topic: String,
+        partition: u32,
+        offset: u64,
+        max_bytes: usize,
+    },
+    /// Answer when any of these partitions has data at or past the offset, or after wait_ms.
+    Wait {
+        parts: Vec<(String, u32, u64)>,
+        wait_ms: u32,
+    },
+    ListOffset {
+        topic: String,
+        partition: u32,
+        spec: OffsetSpec,
+    },
+    Describe {
+        topic: String,
+        partition: u32,
+    },
+    /// A whole request for shard 0 (topic admin, producer ids, consumer groups).
+    Whole(Request),
+    TopicCreated(TopicMeta),
+    TopicDeleted(String),
+}
+
+#[derive(Debug)]
+pub(crate) enum ShardReply {
+    Produce(ProducePartitionResponse),
+    Fetch(FetchPartitionResponse),
+    ListOffset(ListOffsetsPartitionResponse),
+    Describe(PartitionDescription),
+    Whole(Response),
+    Done(Result<(), String>),
+}
+
+#[derive(Debug)]
+pub(crate) enum ShardMsg {
+    Request {
+        id: u64,
+        from: usize,
+        req: ShardRequest,
+    },
+    Reply {
+        id: u64,
+        rep: ShardReply,
+    },
+}
+
+/// A partition this shard owns.
+pub(crate) struct Partition {
+    pub log: Rc<Log>,
+    pub producers: RefCell<ProducerTable>,
+    /// Its maintenance task's stop signal.
+    pub stop: Rc<StopSignal>,
+}
+
+pub(crate) struct Shard {
+    pub id: usize,
+    pub shards: usize,
+    pub config: BrokerConfig,
+    pub clock: ClockRef,
+    pub topics: RefCell<TopicTable>,
+    pub partitions: RefCell<HashMap<PartitionId, Rc<Partition>>>,
+    pub mesh: Option<Senders<ShardMsg>>,
+    pending: RefCell<HashMap<u64, Rc<Slot<ShardReply>>>>,
+    next_call: Cell<u64>,
+    pub shutting_down: Cell<bool>,
+    pub admin: Option<crate::server::admin::Admin>,
+    /// The address clients reach this broker at (Metadata answers it).
+    pub advertised: std::net::SocketAddr,
+}
+
+fn produce_error(partition: u32, code: ErrorCode, msg: String) -> ProducePartitionResponse {
+    ProducePartitionResponse {
+        partition,
+        error_code: code,
+        error_message: Some(msg),
+        base_offset: 0,
+        log_append_time_ms: None,
+        log_start_offset: 0,
+    }
+}
+
+fn fetch_error(partition: u32, code: ErrorCode, msg: String) -> FetchPartitionResponse {
+    FetchPartitionResponse {
+        partition,
+        error_code: code,
+        error_message: Some(msg),
+        high_watermark: 0,
+        log_start_offset: 0,
+        batches: Vec::new(),
+    }
+}
+
+/// The code and message a client gets for an engine error.
+pub(crate) fn log_error(e: &LogError) -> (ErrorCode, String) {
+    (ErrorCode::from(e), e.to_string())
+}
+
+impl Shard {
+    pub fn new(
+        id: usize,
+        config: BrokerConfig,
+        clock: ClockRef,
+        topics: TopicTable,
+        mesh: Option<Senders<ShardMsg>>,
+        advertised: std::net::SocketAddr,
+    ) -> Shard {
+        let shards = config.shards;
+        let admin = (id == 0).then(|| crate::server::admin::Admin::new(&config));
+        Shard {
+            id,
+            shards,
+            config,
+            clock,
+            topics: RefCell::new(topics),
+            partitions: RefCell::new(HashMap::new()),
+            mesh,
+            pending: RefCell::new(HashMap::new()),
+            next_call: Cell::new(0),
+            shutting_down: Cell::new(false),
+            admin,
+            advertised,
+        }
+    }
+
+    pub fn owner(&self, topic: &str, partition: u32) -> usize {
+        owner_shard(topic, partition, self.shards)
+    }
+
+    pub fn partition(&self, topic: &str, partition: u32) -> Option<Rc<Partition>> {
+        let id = PartitionId::new(topic, partition);
+        self.partitions.borrow().get(&id).cloned()
+    }
+
+    /// Opens (creating if needed) every partition of `meta` this shard owns, each with its
+    /// maintenance task.
+    pub async fn open_topic(&self, meta: &TopicMeta) -> Result<(), ServerError> {
+        let config = meta
+            .log_config(&self.config.log)
+            .map_err(|e| ServerError::Config(e.message))?;
+        for p in 0..meta.partitions {
+            if self.owner(&meta.name, p) != self.id {
+                continue;
+            }
+            self.open_partition(&meta.name, p, config.clone()).await?;
+        }
+        Ok(())
+    }
+
+    async fn open_partition(
+        &self,
+        topic: &str,
+        p: u32,
+        config: LogConfig,
+    ) -> Result<(), ServerError> {
+        let id = PartitionId::new(topic, p);
+        if self.partitions.borrow().contains_key(&id) {
+            return Ok(());
+        }
+        let dir = self.config.data_dir.join(id.dir_name());
+        let log = PartitionLog::open(GlommioStorage, &dir, config, self.clock.clone()).await?;
+        let log = Rc::new(log);
+        let stop = Rc::new(StopSignal::new());
+        {
+            let (log, stop) = (log.clone(), stop.clone());
+            glommio::spawn_local(async move {
+                if let Err(e) = log.run_maintenance(&stop, glommio::timer::sleep).await {
+                    tracing::error!(partition = %log.dir().display(), error = %e, "partition maintenance stopped");
+                }
+            })
+            .detach();
+        }
+        let part = Rc::new(Partition {
+            log,
+            producers: RefCell::new(ProducerTable::new()),
+            stop,
+        });
+        self.partitions.borrow_mut().insert(id, part);
+        Ok(())
+    }
+
+    /// Closes and deletes this shard's partitions of a topic.
+    pub async fn drop_topic(&self, name: &str) -> Result<(), ServerError> {
+        let ids: Vec<PartitionId> = self
+            .partitions
+            .borrow()
+            .keys()
+            .filter(|id| id.topic == name)
+            .cloned()
+            .collect();
+        for id in ids {
+            let part = self.partitions.borrow_mut().remove(&id);
+            if let Some(part) = part {
+                part.stop.stop();
+                part.log.close().await?;
+                let dir = self.config.data_dir.join(id.dir_name());
+                std::fs::remove_dir_all(&dir).map_err(|e| ServerError::Io {
+                    what: format!("deleting {}", dir.display()),
+                    source: e,
+                })?;
+            }
+        }
+        self.topics.borrow_mut().remove(name);
+        Ok(())
+    }
+
+    /// Flushes, fsyncs and closes every partition (graceful shutdown).
+    pub async fn close_all(&self) -> Result<(), ServerError> {
+        let parts: Vec<Rc<Partition>> = self
+            .partitions
+            .borrow_mut()
+            .drain()
+            .map(|(_, p)| p)
+            .collect();
+        let mut first_err = None;
+        for part in parts {
+            part.stop.stop();
+            if let Err(e) = part.log.close().await {
+                tracing::error!(partition = %part.log.dir().display(), error = %e, "closing a partition");
+                first_err.get_or_insert(ServerError::Log(e));
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    // ---- cross-shard calls ----
+
+    /// Runs `req` on shard `to` (here when it is this shard) and returns its reply.
+    pub async fn call(self: &Rc<Self>, to: usize, req: ShardRequest) -> ShardReply {
+        self.call_started(to, req).await.await
+    }
+
+    /// Sends `req` to shard `to` now (waiting only for room in the channel: backpressure)
+    /// and returns the future of its reply.
+    pub async fn call_started(
+        self: &Rc<Self>,
+        to: usize,
+        req: ShardRequest,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ShardReply>>> {
+        if to == self.id {
+            let shard = self.clone();
+            return Box::pin(async move { shard.serve(req).await });
+        }
+        let Some(mesh) = &self.mesh else {
+            return Box::pin(async { ShardReply::Done(Err("no shard mesh".into())) });
+        };
+        let id = self.next_call.get();
+        self.next_call.set(id + 1);
+        let slot = Rc::new(Slot::new());
+        self.pending.borrow_mut().insert(id, slot.clone());
+        let msg = ShardMsg::Request {
+            id,
+            from: self.id,
+            req,
+        };
+        if mesh.send_to(to, msg).await.is_err() {
+            self.pending.borrow_mut().remove(&id);
+            return Box::pin(async move { ShardReply::Done(Err(format!("shard {to} is gone"))) });
+        }
+        Box::pin(async move { slot.wait().await })
+    }
+
+    /// Handles one message from a peer. Produce appends run inline, in arrival order (so
+    /// the sequence checks of idempotent producers see batches in the order they were
+    /// sent); everything else, and the wait for a produce's acks, runs in its own task.
+    pub async fn on_message(self: &Rc<Self>, msg: ShardMsg) {
+        match msg {
+            ShardMsg::Reply { id, rep } => {
+                if let Some(slot) = self.pending.borrow_mut().remove(&id) {
+                    slot.fill(rep);
+                }
+            }
+            ShardMsg::Request { id, from, req } => {
+                let fut: std::pin::Pin<Box<dyn std::future::Future<Output = ShardReply>>> =
+                    match req {
+                        ShardRequest::Produce {
+                            topic,
+                            partition,
+                            batches,
+                            acks,
+                        } => {
+                            let appended = self.produce_append(&topic, partition, &batches).await;
+                            let shard = self.clone();
+                            Box::pin(async move {
+                                ShardReply::Produce(shard.produce_finish(appended, acks).await)
+                            })
+                        }
+                        other => {
+                            let shard = self.clone();
+                            Box::pin(async move { shard.serve(other).await })
+                        }
+                    };
+                let shard = self.clone();
+                glommio::spawn_local(async move {
+                    let rep = fut.await;
+                    if let Some(mesh) = &shard.mesh {
+                        let _ = mesh.send_to(from, ShardMsg::Reply { id, rep }).await;
+                    }
+                })
+                .detach();
+            }
+        }
+    }
+
+    /// Serves a request addressed to this shard.
+    pub async fn serve(self: Rc<Self>, req: ShardRequest) -> ShardReply {
+        match req {
+            ShardRequest::Produce {
+                topic,
+                partition,
+                batches,
+                acks,
+            } => {
+                let appended = self.produce_append(&topic, partition, &batches).await;
+                ShardReply::Produce(self.produce_finish(appended, acks).await)
+            }
+            ShardRequest::Fetch {
+                topic,
+                partition,
+                offset,
+                max_bytes,
+            } => ShardReply::Fetch(self.fetch_local(&topic, partition, offset, max_bytes).await),
+            ShardRequest::Wait { parts, wait_ms } => {
+                self.wait_local(&parts, wait_ms).await;
+                ShardReply::Done(Ok(()))
+            }
+            ShardRequest::ListOffset {
+                topic,
+                partition,
+                spec,
+            } => ShardReply::ListOffset(self.list_offset_local(&topic, partition, spec).await),
+            ShardRequest::Describe { topic, partition } => {
+                ShardReply::Describe(self.describe_local(&topic, partition))
+            }
+            ShardRequest::Whole(req) => {
+                ShardReply::Whole(crate::server::admin::serve_whole(&self, req).await)
+            }
+            ShardRequest::TopicCreated(meta) => {
+                let res = self.open_topic(&meta).await.map_err(|e| e.to_string());
+                if res.is_ok() {
+                    let mut t = self.topics.borrow_mut();
+                    t.remove(&meta.name);
+                    let _ = t.insert(meta);
+                }
+                ShardReply::Done(res)
+            }
+            ShardRequest::TopicDeleted(name) => {
+                ShardReply::Done(self.drop_topic(&name).await.map_err(|e| e.to_string()))
+            }
+        }
+    }
+
+    // ---- partition work (on the owner) ----
+
+    /// Validates and appends the batches of one partition (idempotence checked first).
+    /// Returns the partition's response so far and the offset to wait for.
+    pub async fn produce_append(
+        &self,
+        topic: &str,
+        partition: u32,
+        batches: &[Bytes],
+    ) -> Result<(Rc<Partition>, ProducePartitionResponse, u64), ProducePartitionResponse> {
+        let Some(part) = self.partition(topic, partition) else {
+            return Err(produce_error(
+                partition,
+                ErrorCode::UnknownPartition,
+                format!("partition {topic}-{partition} is not on this broker"),
+            ));
+        };
+        let mut base = None;
+        let mut wait_to = 0;
+        for batch in batches {
+            let header = match BatchHeader::parse(batch) {
+                Ok(h) => *h,
+                Err(e) => return Err(produce_error(partition, ErrorCode::from(&e), e.to_string())),
+            };
+            let (pid, epoch, seq) = (
+                header.producer_id.get(),
+                header.producer_epoch.get(),
+                header.base_sequence.get(),
+            );
+            let count = header.record_count().max(1);
+            if pid >= 0 {
+                let verdict = part.producers.borrow().check(pid, epoch, seq, count);
+                match verdict {
+                    Verdict::Append => {}
+                    Verdict::Duplicate { base_offset } => {
+                        base.get_or_insert(base_offset);
+                        continue;
+                    }
+                    Verdict::Refuse(code, msg) => return Err(produce_error(partition, code, msg)),
+                }
+            }
+            // The engine writes the base offset into the batch: one copy out of the frame.
+            let info = match part.log.append(BytesMut::from(&batch[..])).await {
+                Ok(info) => info,
+                Err(e) => {
+                    let (code, msg) = log_error(&e);
+                    return Err(produce_error(partition, code, msg));
+                }
+            };
+            if pid >= 0 {
+                part.producers
+                    .borrow_mut()
+                    .record(pid, epoch, seq, count, info.base_offset);
+            }
+            base.get_or_insert(info.base_offset);
+            wait_to = info.next_offset;
+        }
+        let start = part.log.offsets().log_start;
+        let resp = ProducePartitionResponse {
+            partition,
+            error_code: ErrorCode::None,
+            error_message: None,
+            base_offset: base.unwrap_or(0),
+            log_append_time_ms: None,
+            log_start_offset: start,
+        };
+        Ok((part, resp, wait_to))
+    }
+
+    /// Waits for what `acks` asks (nothing, written, durable) and completes the response.
+    pub async fn produce_finish(
+        &self,
+        appended: Result<(Rc<Partition>, ProducePartitionResponse, u64), ProducePartitionResponse>,
+        acks: Acks,
+    ) -> ProducePartitionResponse {
+        let (part, resp, wait_to) = match appended {
+            Ok(a) => a,
+            Err(e) => return e,
+        };
+        let level = match acks {
+            Acks::None => return resp,
+            Acks::Leader => Durability::Written,
+            // One broker: the in-sync set is this broker, so "all" means durable here.
+            Acks::All => Durability::Durable,
+        };
+        if wait_to == 0 {
+            return resp; // only duplicates: already acknowledged once
+        }
+        match part.log.wait_for(wait_to, level).await {
+            Ok(()) => resp,
+            Err(e) => {
+                let (code, msg) = log_error(&e);
+                produce_error(resp.partition, code, msg)
+            }
+        }
+    }
+
+    pub async fn fetch_local(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        max_bytes: usize,
+    ) -> FetchPartitionResponse {
+        let Some(part) = self.partition(topic, partition) else {
+            return fetch_error(
+                partition,
+                ErrorCode::UnknownPartition,
+                format!("partition {topic}-{partition} is not on this broker"),
+            );
+        };
+        let o = part.log.offsets();
+        // One broker: the high watermark is what the leader has written.
+        let hw = o.written;
+        match part.log.read(offset, max_bytes, hw).await {
+            Ok(batches) => FetchPartitionResponse {
+                partition,
+                error_code: ErrorCode::None,
+                error_message: None,
+                high_watermark: hw,
+                log_start_offset: o.log_start,
+                batches,
+            },
+            Err(e) => {
+                let (code, msg) = log_error(&e);
+                let mut r = fetch_error(partition, code, msg);
+                r.high_watermark = hw;
+                r.log_start_offset = o.log_start;
+                r
+            }
+        }
+    }
+
+    /// Returns when any listed partition has written data at or past its offset, or
+    /// after `wait_ms`.
+    pub async fn wait_local(&self, parts: &[(String, u32, u64)], wait_ms: u32) {
+        use futures_lite::FutureExt;
+        let logs: Vec<(Rc<Partition>, u64)> = parts
+            .iter()
+            .filter_map(|(t, p, off)| self.partition(t, *p).map(|part| (part, *off)))
+            .collect();
+        let deadline =
+            std::time::Instant::now() + std::time::Duration::from_millis(u64::from(wait_ms));
+        loop {
+            let listeners: Vec<_> = logs.iter().map(|(p, _)| p.log.listen()).collect();
+            if logs.iter().any(|(p, off)| p.log.offsets().written > *off)
+                || self.shutting_down.get()
+            {
+                return;
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline || listeners.is_empty() {
+                if listeners.is_empty() && now < deadline {
+                    glommio::timer::sleep(deadline - now).await;
+                }
+                return;
+            }
+            let any = futures_util::future::select_all(listeners);
+            async {
+                any.await;
+            }
+            .or(async {
+                glommio::timer::sleep(deadline - now).await;
+            })
+            .await;
+        }
+    }
+
+    pub async fn list_offset_local(
+        &self,
+        topic: &str,
+        partition: u32,
+        spec: OffsetSpec,
+    ) -> ListOffsetsPartitionResponse {
+        let mut r = ListOffsetsPartitionResponse {
+            partition,
+            error_code: ErrorCode::None,
+            error_message: None,
+            offset: None,
+            timestamp_ms: None,
+        };
+        let Some(part) = self.partition(topic, partition) else {
+            r.error_code = ErrorCode::UnknownPartition;
+            r.error_message = Some(format!(
+                "partition {topic}-{partition} is not on this broker"
+            ));
+            return r;
+        };
+        let o = part.log.offsets();
+        match spec {
+            OffsetSpec::Earliest => r.offset = Some(o.log_start),
+            OffsetSpec::Latest => r.offset = Some(o.written),
+            OffsetSpec::Timestamp(ts) => match part.log.offset_for_timestamp(ts).await {
+                Ok(off) => {
+                    r.offset = off;
+                    r.timestamp_ms = off.map(|_| ts);
+                }
+                Err(e) => {
+                    let (code, msg) = log_error(&e);
+                    r.error_code = code;
+                    r.error_message = Some(msg);
+                }
+            },
+        }
+        r
+    }
+
+    pub fn describe_local(&self, topic: &str, partition: u32) -> PartitionDescription {
+        let node = self.config.node_id;
+        let mut d = PartitionDescription {
+            partition,
+            error_code: ErrorCode::None,
+            error_message: None,
+            leader_id: Some(node),
+            leader_epoch: 0,
+            replicas: vec![node],
+            isr: vec![node],
+            log_start_offset: 0,
+            log_end_offset: 0,
+            high_watermark: 0,
+        };
+        match self.partition(topic, partition) {
+            Some(part) => {
+                let o = part.log.offsets();
+                d.log_start_offset = o.log_start;
+                d.log_end_offset = o.next;
+                d.high_watermark = o.written;
+            }
+            None => {
+                d.error_code = ErrorCode::UnknownPartition;
+                d.error_message = Some(format!(
+                    "partition {topic}-{partition} is not on this broker"
+                ));
+            }
+        }
+        d
+    }
+}
