@@ -1,0 +1,500 @@
+//! The record accumulator: per-partition queues of batches being filled, the keyless
+//! partitioners, and the buffer-memory account that makes `send` block when full.
+//!
+//! Pure: no threads, no clock of its own (callers pass `now`), so batching, linger and
+//! memory rules are tested without a broker. The producer holds it under one mutex.
+//!
+//! Per partition the queue holds batches oldest first; only the last one takes records.
+//! A batch is *ready* to send when it is full (or a later batch exists), when it has
+//! waited `linger`, or when a flush or close is in progress.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cfa_engine::constants::BATCH_HEADER_BYTES;
+use cfa_engine::BatchBuilder;
+
+use crate::client::partitioner::{choose_partition, Keyless, KeylessPartitioner, KeylessStrategy};
+use crate::client::producer::delivery::DeliverySlot;
+use crate::client::{RecordHeader, TopicPartition};
+use crate::constants::BATCH_RECORDS_MAX;
+
+/// Bytes of a varint-encoded value, at most (a zigzag varlong).
+const VARLONG_BYTES_MAX: usize = 10;
+
+/// An upper bound on the bytes a record adds to a batch's records section: the format's
+/// varints at their widest (docs/format.md, "Records").
+pub(crate) fn record_size_bound(
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[RecordHeader],
+) -> usize {
+    let field = |b: Option<&[u8]>| VARLONG_BYTES_MAX + b.map_or(0, <[u8]>::len);
+    let headers_bytes: usize = headers
+        .iter()
+        .map(|h| field(Some(&h.key)) + field(h.value.as_deref()))
+        .sum();
+    // length prefix, attributes, timestamp delta, offset delta, key, value, header count.
+    VARLONG_BYTES_MAX
+        + 1
+        + 2 * VARLONG_BYTES_MAX
+        + field(key)
+        + field(value)
+        + VARLONG_BYTES_MAX
+        + headers_bytes
+}
+
+/// A record waiting in a batch: its delivery slot and what its report needs.
+pub(crate) struct PendingRecord {
+    pub slot: Arc<DeliverySlot>,
+    pub timestamp_ms: i64,
+}
+
+/// A batch taken from the accumulator: records encoded, not yet framed (the sender
+/// frames it once it knows the batch's sequence number).
+pub(crate) struct DrainedBatch {
+    pub tp: TopicPartition,
+    pub builder: BatchBuilder,
+    pub records: Vec<PendingRecord>,
+    pub created: Instant,
+    /// Buffer memory to release when the batch completes.
+    pub reserved_bytes: usize,
+}
+
+struct OpenBatch {
+    builder: BatchBuilder,
+    records: Vec<PendingRecord>,
+    created: Instant,
+    reserved_bytes: usize,
+    /// No more records go in (it reached batch_size, or a record did not fit).
+    full: bool,
+}
+
+/// One record for [`Accumulator::append`].
+pub(crate) struct AppendRecord<'a> {
+    pub topic: &'a str,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    pub headers: &'a [RecordHeader],
+    pub timestamp_ms: i64,
+    pub slot: Arc<DeliverySlot>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AccumulatorConfig {
+    pub batch_size_bytes: usize,
+    pub linger: Duration,
+    pub buffer_memory_bytes: usize,
+    pub keyless: KeylessStrategy,
+    /// Where keyless round-robin orders start (vary it between producers).
+    pub keyless_start: u32,
+}
+
+pub(crate) struct Accumulator {
+    config: AccumulatorConfig,
+    /// topic -> partition -> batches, oldest first.
+    queues: HashMap<String, BTreeMap<u32, VecDeque<OpenBatch>>>,
+    keyless: HashMap<String, Keyless>,
+    used_bytes: usize,
+    /// Records appended and not yet completed (in queues or in flight).
+    incomplete_records: usize,
+    /// Flushes in progress: while non-zero every batch is ready.
+    flushing: usize,
+}
+
+impl Accumulator {
+    pub fn new(config: AccumulatorConfig) -> Accumulator {
+        assert!(config.batch_size_bytes > BATCH_HEADER_BYTES);
+        assert!(config.buffer_memory_bytes >= config.batch_size_bytes);
+        Accumulator {
+            config,
+            queues: HashMap::new(),
+            keyless: HashMap::new(),
+            used_bytes: 0,
+            incomplete_records: 0,
+            flushing: 0,
+        }
+    }
+
+    pub fn used_bytes(&self) -> usize {
+        self.used_bytes
+    }
+
+    pub fn incomplete_records(&self) -> usize {
+        self.incomplete_records
+    }
+
+    /// Whether `bytes` more fit in buffer memory. An empty buffer takes any record the
+    /// size checks let through, so one large record cannot wait forever.
+    pub fn has_space(&self, bytes: usize) -> bool {
+        self.used_bytes == 0 || self.used_bytes + bytes <= self.config.buffer_memory_bytes
+    }
+
+    /// The partition for a record without an explicit one: by key, else the topic's
+    /// keyless partitioner over `available` (partitions with a leader).
+    pub fn choose(
+        &mut self,
+        topic: &str,
+        key: Option<&[u8]>,
+        available: &[u32],
+        count: NonZeroU32,
+    ) -> u32 {
+        let strategy = self.config.keyless;
+        let start = self.config.keyless_start;
+        let keyless = self
+            .keyless
+            .entry(topic.to_owned())
+            .or_insert_with(|| Keyless::new(strategy, start));
+        choose_partition(key, keyless, available, count)
+    }
+
+    /// Appends a record (its partition chosen) and reserves `bytes` of buffer memory for
+    /// it. The caller checked `has_space` and the size limits. Returns whether the sender
+    /// should look at the queues now: a batch was opened (its linger clock starts) or
+    /// became full.
+    pub fn append(
+        &mut self,
+        record: AppendRecord<'_>,
+        partition: u32,
+        bytes: usize,
+        now: Instant,
+    ) -> bool {
+        let batch_size = self.config.batch_size_bytes;
+        let queue = self
+            .queues
+            .entry(record.topic.to_owned())
+            .or_default()
+            .entry(partition)
+            .or_default();
+        let mut wake = false;
+        let fits = queue.back().is_some_and(|b| {
+            !b.full
+                && b.records.len() < BATCH_RECORDS_MAX
+                && b.builder.size_bytes() + bytes <= batch_size
+        });
+        if !fits {
+            let mut closed_one = false;
+            if let Some(last) = queue.back_mut() {
+                closed_one = !last.full;
+                last.full = true;
+            }
+            queue.push_back(OpenBatch {
+                builder: BatchBuilder::with_capacity(
+                    record.timestamp_ms,
+                    batch_size.min(bytes * 2),
+                ),
+                records: Vec::new(),
+                created: now,
+                reserved_bytes: 0,
+                full: false,
+            });
+            if closed_one {
+                self.batch_completed(record.topic, partition);
+            }
+            wake = true;
+        }
+        let batch = self
+            .queues
+            .get_mut(record.topic)
+            .and_then(|t| t.get_mut(&partition));
+        let batch = batch
+            .and_then(|q| q.back_mut())
+            .expect("a batch was just ensured");
+        let headers: Vec<(&[u8], Option<&[u8]>)> = record
+            .headers
+            .iter()
+            .map(|h| (&h.key[..], h.value.as_deref()))
+            .collect();
+        batch
+            .builder
+            .push(record.timestamp_ms, record.key, record.value, &headers);
+        batch.records.push(PendingRecord {
+            slot: record.slot,
+            timestamp_ms: record.timestamp_ms,
+        });
+        batch.reserved_bytes += bytes;
+        let now_full = batch.builder.size_bytes() >= batch_size;
+        if now_full {
+            batch.full = true;
+        }
+        self.used_bytes += bytes;
+        self.incomplete_records += 1;
+        if now_full {
+            self.batch_completed(record.topic, partition);
+        }
+        wake || now_full
+    }
+
+    fn batch_completed(&mut self, topic: &str, partition: u32) {
+        if let Some(k) = self.keyless.get_mut(topic) {
+            k.batch_completed(partition);
+        }
+    }
+
+    pub fn begin_flush(&mut self) {
+        self.flushing += 1;
+    }
+
+    pub fn end_flush(&mut self) {
+        assert!(self.flushing > 0, "end_flush without begin_flush");
+        self.flushing -= 1;
+    }
+
+    /// Partitions whose oldest batch is ready now (all of them when `drain_all`), and
+    /// the earliest time another becomes ready by linger.
+    pub fn ready(&self, now: Instant, drain_all: bool) -> (Vec<TopicPartition>, Option<Instant>) {
+        let all = drain_all || self.flushing > 0;
+        let mut ready = Vec::new();
+        let mut next: Option<Instant> = None;
+        for (topic, partitions) in &self.queues {
+            for (&partition, queue) in partitions {
+                let Some(front) = queue.front() else { continue };
+                let due = front.created + self.config.linger;
+                if all || front.full || queue.len() > 1 || due <= now {
+                    ready.push(TopicPartition::new(topic, partition));
+                } else {
+                    next = Some(next.map_or(due, |n: Instant| n.min(due)));
+                }
+            }
+        }
+        ready.sort();
+        (ready, next)
+    }
+
+    /// Takes the oldest batch of `tp`. A batch taken before it was full completes it
+    /// for the sticky partitioner (sent after linger: the next records go elsewhere).
+    pub fn take(&mut self, tp: &TopicPartition) -> Option<DrainedBatch> {
+        let queue = self.queues.get_mut(&tp.topic)?.get_mut(&tp.partition)?;
+        let batch = queue.pop_front()?;
+        if queue.is_empty() {
+            let partitions = self.queues.get_mut(&tp.topic).expect("looked up above");
+            partitions.remove(&tp.partition);
+            if partitions.is_empty() {
+                self.queues.remove(&tp.topic);
+            }
+        }
+        if !batch.full {
+            self.batch_completed(&tp.topic, tp.partition);
+        }
+        assert!(!batch.records.is_empty(), "a queued batch holds a record");
+        Some(DrainedBatch {
+            tp: tp.clone(),
+            builder: batch.builder,
+            records: batch.records,
+            created: batch.created,
+            reserved_bytes: batch.reserved_bytes,
+        })
+    }
+
+    /// Batches older than `deadline` allows (created before `cutoff`), taken out to be
+    /// failed: records that never found a leader within delivery_timeout_ms.
+    pub fn take_expired(&mut self, cutoff: Instant) -> Vec<DrainedBatch> {
+        let mut expired = Vec::new();
+        let tps: Vec<TopicPartition> = self
+            .queues
+            .iter()
+            .flat_map(|(t, ps)| {
+                ps.iter()
+                    .filter(|(_, q)| q.front().is_some_and(|b| b.created <= cutoff))
+                    .map(move |(p, _)| TopicPartition::new(t, *p))
+            })
+            .collect();
+        for tp in tps {
+            while self
+                .queues
+                .get(&tp.topic)
+                .and_then(|ps| ps.get(&tp.partition))
+                .and_then(|q| q.front())
+                .is_some_and(|b| b.created <= cutoff)
+            {
+                expired.extend(self.take(&tp));
+            }
+        }
+        expired
+    }
+
+    /// Takes every batch (the producer is closing without delivering).
+    pub fn take_all(&mut self) -> Vec<DrainedBatch> {
+        let (ready, _) = self.ready(Instant::now(), true);
+        let mut out = Vec::new();
+        for tp in ready {
+            while let Some(b) = self.take(&tp) {
+                out.push(b);
+            }
+        }
+        out
+    }
+
+    /// A batch of `records` records holding `bytes` of memory completed (delivered or
+    /// failed).
+    pub fn completed(&mut self, records: usize, bytes: usize) {
+        assert!(
+            records <= self.incomplete_records,
+            "more completions than records"
+        );
+        assert!(
+            bytes <= self.used_bytes,
+            "more memory released than reserved"
+        );
+        self.incomplete_records -= records;
+        self.used_bytes -= bytes;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queues.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(batch: usize, linger_ms: u64, memory: usize) -> AccumulatorConfig {
+        AccumulatorConfig {
+            batch_size_bytes: batch,
+            linger: Duration::from_millis(linger_ms),
+            buffer_memory_bytes: memory,
+            keyless: KeylessStrategy::Sticky,
+            keyless_start: 0,
+        }
+    }
+
+    fn append(acc: &mut Accumulator, topic: &str, partition: u32, value: &[u8], now: Instant) {
+        let bytes = record_size_bound(None, Some(value), &[]);
+        let record = AppendRecord {
+            topic,
+            key: None,
+            value: Some(value),
+            headers: &[],
+            timestamp_ms: 1,
+            slot: DeliverySlot::new(),
+        };
+        assert!(acc.has_space(bytes));
+        acc.append(record, partition, bytes, now);
+    }
+
+    #[test]
+    fn size_bound_covers_the_encoded_record() {
+        let headers = vec![RecordHeader {
+            key: bytes::Bytes::from_static(b"h"),
+            value: Some(bytes::Bytes::from_static(b"hv")),
+        }];
+        let mut b = BatchBuilder::new(0);
+        let before = b.size_bytes();
+        b.push(
+            i64::MAX / 2,
+            Some(b"key"),
+            Some(&[7; 300]),
+            &[(b"h", Some(b"hv"))],
+        );
+        let actual = b.size_bytes() - before;
+        let bound = record_size_bound(Some(b"key"), Some(&[7; 300]), &headers);
+        assert!(actual <= bound, "{actual} > {bound}");
+        assert!(bound - actual < 80, "the bound is not wildly loose");
+    }
+
+    #[test]
+    fn linger_and_fullness_decide_readiness() {
+        let t0 = Instant::now();
+        let mut acc = Accumulator::new(config(300, 5, 10_000));
+        append(&mut acc, "t", 0, &[1; 10], t0);
+        let (ready, next) = acc.ready(t0, false);
+        assert!(ready.is_empty());
+        assert_eq!(next, Some(t0 + Duration::from_millis(5)));
+        let (ready, _) = acc.ready(t0 + Duration::from_millis(5), false);
+        assert_eq!(ready, vec![TopicPartition::new("t", 0)]);
+        // Filling partition 1 past batch_size makes it ready before linger.
+        for _ in 0..4 {
+            append(&mut acc, "t", 1, &[1; 40], t0);
+        }
+        let (ready, _) = acc.ready(t0, false);
+        assert_eq!(ready, vec![TopicPartition::new("t", 1)]);
+        let b = acc.take(&TopicPartition::new("t", 1)).expect("batch");
+        assert!(b.builder.size_bytes() <= 300);
+        assert_eq!(
+            b.records.len(),
+            3,
+            "three records fit within the size bound"
+        );
+        // A flush makes everything ready.
+        acc.begin_flush();
+        assert_eq!(acc.ready(t0, false).0.len(), 2);
+        acc.end_flush();
+    }
+
+    #[test]
+    fn a_record_larger_than_batch_size_gets_its_own_batch() {
+        let t0 = Instant::now();
+        let mut acc = Accumulator::new(config(100, 5, 10_000));
+        append(&mut acc, "t", 0, &[1; 10], t0);
+        append(&mut acc, "t", 0, &[1; 500], t0);
+        append(&mut acc, "t", 0, &[1; 10], t0);
+        let tp = TopicPartition::new("t", 0);
+        let counts: Vec<usize> = std::iter::from_fn(|| acc.take(&tp))
+            .map(|b| b.records.len())
+            .collect();
+        assert_eq!(counts, vec![1, 1, 1]);
+        assert!(acc.is_empty());
+    }
+
+    #[test]
+    fn memory_is_reserved_until_completion() {
+        let t0 = Instant::now();
+        let bytes = record_size_bound(None, Some(&[0; 50]), &[]);
+        let mut acc = Accumulator::new(config(100, 0, 2 * bytes + 10));
+        append(&mut acc, "t", 0, &[0; 50], t0);
+        append(&mut acc, "t", 1, &[0; 50], t0);
+        assert!(!acc.has_space(bytes), "two records fill the memory");
+        assert_eq!(acc.incomplete_records(), 2);
+        let b = acc.take(&TopicPartition::new("t", 0)).expect("batch");
+        assert!(!acc.has_space(bytes), "draining does not free memory");
+        acc.completed(b.records.len(), b.reserved_bytes);
+        assert!(acc.has_space(bytes));
+        assert_eq!(acc.incomplete_records(), 1);
+        assert_eq!(acc.used_bytes(), bytes);
+    }
+
+    #[test]
+    fn expiry_takes_only_old_batches() {
+        let t0 = Instant::now();
+        let t1 = t0 + Duration::from_secs(10);
+        let mut acc = Accumulator::new(config(100, 5, 10_000));
+        append(&mut acc, "t", 0, &[1; 80], t0);
+        append(&mut acc, "t", 0, &[1; 80], t1);
+        append(&mut acc, "u", 0, &[1; 10], t1);
+        let expired = acc.take_expired(t0 + Duration::from_secs(1));
+        assert_eq!(expired.len(), 1);
+        assert_eq!(expired[0].tp, TopicPartition::new("t", 0));
+        assert_eq!(acc.take_all().len(), 2);
+        assert!(acc.is_empty());
+    }
+
+    #[test]
+    fn sticky_keyless_records_move_on_when_a_batch_completes() {
+        let t0 = Instant::now();
+        let mut acc = Accumulator::new(config(200, 5, 100_000));
+        let count = NonZeroU32::new(3).expect("3");
+        let available = [0, 1, 2];
+        let mut seen = Vec::new();
+        for _ in 0..12 {
+            let p = acc.choose("t", None, &available, count);
+            seen.push(p);
+            append(&mut acc, "t", p, &[1; 60], t0);
+        }
+        // Each batch takes two 60-byte records (plus bounds) before it is full.
+        let distinct: std::collections::BTreeSet<u32> = seen.iter().copied().collect();
+        assert_eq!(distinct.len(), 3, "{seen:?}");
+        assert!(
+            seen.windows(2).any(|w| w[0] == w[1]),
+            "sticks for a while: {seen:?}"
+        );
+        // Keyed records ignore stickiness.
+        let k = acc.choose("t", Some(b"k"), &available, count);
+        assert_eq!(
+            k,
+            crate::client::partitioner::partition_for_key(b"k", count)
+        );
+    }
+}

@@ -1,0 +1,199 @@
+//! Delivery reports: one per record, waited on or handed to a callback.
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::client::connection::lock;
+use crate::client::error::ClientError;
+
+/// Where a record ended up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordMetadata {
+    pub topic: String,
+    pub partition: u32,
+    /// The record's offset; `None` with acks=0 (the broker does not answer).
+    pub offset: Option<u64>,
+    /// The record's timestamp: the broker's append time if the topic stamps it, else the
+    /// create time the producer wrote.
+    pub timestamp_ms: i64,
+}
+
+/// The outcome of one record.
+pub type DeliveryResult = Result<RecordMetadata, ClientError>;
+
+type DeliveryCallback = Box<dyn FnOnce(DeliveryResult) + Send>;
+
+enum SlotState {
+    Pending(Option<DeliveryCallback>),
+    Done(DeliveryResult),
+    /// The result went to a callback, or was taken by `wait`.
+    Taken,
+}
+
+/// Shared between a [`DeliveryFuture`] and the producer, which completes it once.
+pub(crate) struct DeliverySlot {
+    state: Mutex<SlotState>,
+    done: Condvar,
+}
+
+impl DeliverySlot {
+    pub fn new() -> Arc<DeliverySlot> {
+        Arc::new(DeliverySlot {
+            state: Mutex::new(SlotState::Pending(None)),
+            done: Condvar::new(),
+        })
+    }
+
+    /// Completes the slot: runs the callback (on the caller's thread) or stores the
+    /// result for `wait`. A second completion is a bug.
+    pub fn complete(&self, result: DeliveryResult) {
+        let callback = {
+            let mut state = lock(&self.state);
+            match std::mem::replace(&mut *state, SlotState::Taken) {
+                SlotState::Pending(Some(cb)) => Some(cb),
+                SlotState::Pending(None) => {
+                    *state = SlotState::Done(result.clone());
+                    None
+                }
+                SlotState::Done(_) | SlotState::Taken => {
+                    panic!("a delivery report completed twice")
+                }
+            }
+        };
+        self.done.notify_all();
+        if let Some(cb) = callback {
+            cb(result);
+        }
+    }
+}
+
+/// The delivery report of one record: wait for it ([`wait`](DeliveryFuture::wait),
+/// [`wait_timeout`](DeliveryFuture::wait_timeout)) or hand it a callback
+/// ([`on_delivery`](DeliveryFuture::on_delivery)). Dropping it loses nothing: the record
+/// is still delivered.
+pub struct DeliveryFuture {
+    slot: Arc<DeliverySlot>,
+}
+
+impl std::fmt::Debug for DeliveryFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeliveryFuture")
+            .field("done", &self.is_done())
+            .finish()
+    }
+}
+
+impl DeliveryFuture {
+    pub(crate) fn new(slot: Arc<DeliverySlot>) -> DeliveryFuture {
+        DeliveryFuture { slot }
+    }
+
+    /// Whether the report is in (a callback may already have consumed it).
+    pub fn is_done(&self) -> bool {
+        !matches!(*lock(&self.slot.state), SlotState::Pending(_))
+    }
+
+    /// Blocks until the report is in. The producer bounds this by delivery_timeout_ms.
+    pub fn wait(self) -> DeliveryResult {
+        let mut state = lock(&self.slot.state);
+        loop {
+            match std::mem::replace(&mut *state, SlotState::Taken) {
+                SlotState::Done(result) => return result,
+                pending @ SlotState::Pending(_) => *state = pending,
+                SlotState::Taken => unreachable!("only wait takes a stored result"),
+            }
+            state = self
+                .slot
+                .done
+                .wait(state)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Waits up to `timeout`; a `ClientError::Timeout` if the report is not in by then
+    /// (the future stays usable: wait again).
+    pub fn wait_timeout(&self, timeout: Duration) -> DeliveryResult {
+        let deadline = Instant::now() + timeout;
+        let mut state = lock(&self.slot.state);
+        loop {
+            if let SlotState::Done(result) = &*state {
+                return result.clone();
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(ClientError::timeout(
+                    "waiting for a delivery report",
+                    timeout,
+                ));
+            }
+            state = self
+                .slot
+                .done
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Runs `callback` with the report: now if it is in, else on the producer's sender
+    /// thread when it comes (keep it short).
+    pub fn on_delivery(self, callback: impl FnOnce(DeliveryResult) + Send + 'static) {
+        let mut state = lock(&self.slot.state);
+        match std::mem::replace(&mut *state, SlotState::Taken) {
+            SlotState::Done(result) => {
+                drop(state);
+                callback(result);
+            }
+            SlotState::Pending(_) => *state = SlotState::Pending(Some(Box::new(callback))),
+            SlotState::Taken => unreachable!("a future is consumed by on_delivery or wait"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    fn meta(offset: u64) -> RecordMetadata {
+        RecordMetadata {
+            topic: "t".into(),
+            partition: 0,
+            offset: Some(offset),
+            timestamp_ms: 1,
+        }
+    }
+
+    #[test]
+    fn wait_returns_the_result_from_another_thread() {
+        let slot = DeliverySlot::new();
+        let future = DeliveryFuture::new(Arc::clone(&slot));
+        assert!(!future.is_done());
+        let err = future
+            .wait_timeout(Duration::from_millis(10))
+            .expect_err("pending");
+        assert!(matches!(err, ClientError::Timeout { .. }));
+        let t = std::thread::spawn(move || slot.complete(Ok(meta(7))));
+        assert_eq!(future.wait().expect("delivered").offset, Some(7));
+        t.join().expect("thread");
+    }
+
+    #[test]
+    fn callbacks_run_once_whether_registered_before_or_after() {
+        let (tx, rx) = mpsc::channel();
+        let slot = DeliverySlot::new();
+        let tx2 = tx.clone();
+        DeliveryFuture::new(Arc::clone(&slot)).on_delivery(move |r| {
+            tx2.send(r.map(|m| m.offset)).expect("send");
+        });
+        slot.complete(Ok(meta(1)));
+        let late = DeliverySlot::new();
+        late.complete(Err(ClientError::Closed { what: "producer" }));
+        let future = DeliveryFuture::new(late);
+        assert!(future.is_done());
+        future.on_delivery(move |r| tx.send(r.map(|m| m.offset)).expect("send"));
+        assert_eq!(rx.recv().expect("first"), Ok(Some(1)));
+        assert!(rx.recv().expect("second").is_err());
+        assert!(rx.try_recv().is_err(), "each callback ran once");
+    }
+}

@@ -1,0 +1,846 @@
+//! The producer's sender thread: drains ready batches, sends them to their leaders,
+//! completes delivery reports, resends what failed for a passing reason.
+//!
+//! Everything here runs on one thread; the connection reader threads only post
+//! [`Event::Response`]s to its channel. Per broker at most `max_in_flight_per_connection`
+//! Produce requests are outstanding, each with at most one batch per partition and at
+//! most `max_request_bytes` of batches.
+//!
+//! Failure handling:
+//! - Retriable (lost connection, timeout, NotLeader, ...): the batch is resent after an
+//!   exponential back-off, byte for byte (same sequence), until `retries` resends or
+//!   `delivery_timeout_ms` since `send` have passed.
+//! - OutOfOrderSequence while an earlier batch of the partition is unacknowledged is
+//!   retriable: the broker just has not seen the earlier one yet.
+//! - A batch with a sequence that fails for good leaves a gap: the producer waits until
+//!   nothing is in flight, bumps its epoch (InitProducerId with the current identity),
+//!   and renumbers the batches still waiting from 0, as Kafka's idempotent producer does.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::mem::offset_of;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use cfa_engine::batch::batch_crc;
+use cfa_engine::{BatchHeader, ProducerStamp};
+
+use crate::client::connection::lock;
+use crate::client::error::ClientError;
+use crate::client::producer::accumulator::{DrainedBatch, PendingRecord};
+use crate::client::producer::delivery::RecordMetadata;
+use crate::client::producer::sequence::{stamp, Sequences};
+use crate::client::producer::Shared;
+use crate::client::retry::{delay_ms, Backoff, XorShift};
+use crate::client::TopicPartition;
+use crate::protocol::{
+    Acks, ApiKey, ErrorCode, InitProducerIdRequest, NodeId, ProducePartition,
+    ProducePartitionResponse, ProduceRequest, ProduceResponse, ProduceTopic, ProducerIdentity,
+    Request, Response,
+};
+
+/// Longest the sender sleeps without an event: bounds how late delivery timeouts fire.
+const SENDER_IDLE_WAKE_MS: u64 = 100;
+
+pub(crate) enum Event {
+    /// Records were appended; look at the queues.
+    Wake,
+    /// The answer to in-flight request `request`.
+    Response {
+        request: u64,
+        result: Result<Response, ClientError>,
+    },
+    /// Stop: after delivering everything (`graceful`), or at once.
+    Close { graceful: bool },
+}
+
+pub(crate) fn spawn(
+    shared: Arc<Shared>,
+    tx: mpsc::Sender<Event>,
+    rx: mpsc::Receiver<Event>,
+) -> Result<JoinHandle<()>, ClientError> {
+    let backoff = Backoff::new(
+        shared.config.retry_backoff_ms,
+        shared.config.retry_backoff_max_ms,
+    );
+    let name = format!("cfa-producer-{}", shared.config.client_id);
+    let mut sender = Sender {
+        shared,
+        rx,
+        tx,
+        identity: None,
+        identity_retry_at: None,
+        identity_backoff: backoff,
+        bump_epoch: false,
+        sequences: Sequences::default(),
+        resend: BTreeMap::new(),
+        in_flight: HashMap::new(),
+        per_node: HashMap::new(),
+        next_request: 0,
+        closing: None,
+        last_error: None,
+        rng: XorShift::new(crate::client::retry::seed()),
+    };
+    thread::Builder::new()
+        .name(name)
+        .spawn(move || sender.run())
+        .map_err(|e| ClientError::Config(format!("cannot start the sender thread: {e}")))
+}
+
+/// A sealed batch: framed, stamped, ready to go (again).
+struct Batch {
+    tp: TopicPartition,
+    records: Vec<PendingRecord>,
+    bytes: Bytes,
+    record_count: u32,
+    /// Idempotent producers: the base sequence counter.
+    sequence: Option<u64>,
+    created: Instant,
+    /// Times sent so far.
+    attempts: u32,
+    retry_at: Instant,
+    reserved_bytes: usize,
+}
+
+struct InFlight {
+    node: NodeId,
+    batches: Vec<Batch>,
+}
+
+struct Sender {
+    shared: Arc<Shared>,
+    rx: mpsc::Receiver<Event>,
+    tx: mpsc::Sender<Event>,
+    identity: Option<ProducerIdentity>,
+    identity_retry_at: Option<Instant>,
+    identity_backoff: Backoff,
+    /// A sequenced batch failed for good: move to a new epoch before sending more.
+    bump_epoch: bool,
+    sequences: Sequences,
+    /// Batches to resend, per partition in sequence (or failure) order.
+    resend: BTreeMap<TopicPartition, VecDeque<Batch>>,
+    in_flight: HashMap<u64, InFlight>,
+    per_node: HashMap<NodeId, usize>,
+    next_request: u64,
+    /// `Some(graceful)` once close was asked.
+    closing: Option<bool>,
+    /// The latest retriable failure, named when records time out.
+    last_error: Option<ClientError>,
+    rng: XorShift,
+}
+
+impl Sender {
+    fn run(&mut self) {
+        let mut timeout = Duration::ZERO;
+        loop {
+            match self.rx.recv_timeout(timeout) {
+                Ok(event) => {
+                    self.handle(event);
+                    while let Ok(event) = self.rx.try_recv() {
+                        self.handle(event);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => self.closing = Some(false),
+            }
+            if self.closing == Some(false) {
+                self.abort_all();
+                return;
+            }
+            let now = Instant::now();
+            self.expire(now);
+            if self.has_work() {
+                // Errors are kept by the cluster for its back-off; batches wait.
+                let _ = self.shared.cluster.maybe_refresh();
+                if self.ensure_identity(now) {
+                    self.send_ready(now);
+                }
+            }
+            if self.closing == Some(true) && self.idle() {
+                return;
+            }
+            timeout = self.next_wake(Instant::now());
+        }
+    }
+
+    fn config(&self) -> &crate::client::producer::ProducerConfig {
+        &self.shared.config
+    }
+
+    fn idempotent(&self) -> bool {
+        self.shared.config.enable_idempotence
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Wake => self
+                .shared
+                .wake_queued
+                .store(false, std::sync::atomic::Ordering::SeqCst),
+            Event::Response { request, result } => self.on_response(request, result),
+            Event::Close { graceful } => {
+                if self.closing != Some(false) {
+                    self.closing = Some(graceful);
+                }
+            }
+        }
+    }
+
+    fn has_work(&self) -> bool {
+        !self.resend.is_empty() || !lock(&self.shared.accumulator).is_empty()
+    }
+
+    fn idle(&self) -> bool {
+        self.in_flight.is_empty() && !self.has_work()
+    }
+
+    // ---- producer identity ----
+
+    /// Whether batches may be sent: non-idempotent, or the identity is current.
+    fn ensure_identity(&mut self, now: Instant) -> bool {
+        if !self.idempotent() {
+            return true;
+        }
+        if self.identity.is_some() && !self.bump_epoch {
+            return true;
+        }
+        if self.bump_epoch && !self.in_flight.is_empty() {
+            return false;
+        }
+        if self.identity_retry_at.is_some_and(|t| now < t) {
+            return false;
+        }
+        match self.init_producer_id() {
+            Ok(identity) => {
+                let bumped = self.identity.is_some();
+                self.identity = Some(identity);
+                self.identity_retry_at = None;
+                self.identity_backoff.reset();
+                if bumped {
+                    self.renumber(identity);
+                }
+                self.bump_epoch = false;
+                true
+            }
+            Err(e) if e.is_retriable() => {
+                self.identity_retry_at = Some(now + self.identity_backoff.next_delay());
+                self.last_error = Some(e);
+                false
+            }
+            Err(e) => {
+                self.fatal(e);
+                false
+            }
+        }
+    }
+
+    /// InitProducerId: a bump of the current identity if there is one; a broker that
+    /// refuses the bump gives a new id instead.
+    fn init_producer_id(&self) -> Result<ProducerIdentity, ClientError> {
+        let bump = self.identity.filter(|_| self.bump_epoch);
+        match self.init_producer_id_once(bump) {
+            Err(e) if bump.is_some() && !e.is_retriable() => self.init_producer_id_once(None),
+            other => other,
+        }
+    }
+
+    fn init_producer_id_once(
+        &self,
+        current: Option<ProducerIdentity>,
+    ) -> Result<ProducerIdentity, ClientError> {
+        let cluster = &self.shared.cluster;
+        let conn = cluster.any_connection()?;
+        let request = Request::InitProducerId(InitProducerIdRequest { current });
+        match conn.call(request, cluster.request_timeout())? {
+            Response::InitProducerId(r) => {
+                if let Some(e) =
+                    ClientError::from_code("InitProducerId", r.error_code, r.error_message)
+                {
+                    return Err(e);
+                }
+                Ok(ProducerIdentity {
+                    producer_id: r.producer_id,
+                    producer_epoch: r.producer_epoch,
+                })
+            }
+            Response::Failed(f) => Err(ClientError::Broker {
+                context: "InitProducerId".into(),
+                code: f.error_code,
+                message: f.error_message,
+            }),
+            other => Err(conn.unexpected(ApiKey::InitProducerId, &other)),
+        }
+    }
+
+    /// After an epoch bump: batches still waiting get sequences from 0 in the new epoch.
+    fn renumber(&mut self, identity: ProducerIdentity) {
+        self.sequences.reset();
+        for (tp, queue) in self.resend.iter_mut() {
+            for batch in queue.iter_mut() {
+                let seq = self.sequences.assign(tp, batch.record_count);
+                batch.bytes = restamp(&batch.bytes, producer_stamp(identity, seq));
+                batch.sequence = Some(seq);
+                self.sequences.requeue(tp, seq);
+            }
+        }
+    }
+
+    /// The producer cannot go on: fail everything queued, refuse later sends.
+    fn fatal(&mut self, err: ClientError) {
+        *lock(&self.shared.fatal) = Some(err.clone());
+        let queued = lock(&self.shared.accumulator).take_all();
+        for b in queued {
+            self.fail_records(b.records, b.reserved_bytes, &err);
+        }
+        let resend = std::mem::take(&mut self.resend);
+        for b in resend.into_values().flatten() {
+            self.fail_records(b.records, b.reserved_bytes, &err);
+        }
+    }
+
+    // ---- sending ----
+
+    fn send_ready(&mut self, now: Instant) {
+        let mut plan: BTreeMap<NodeId, Vec<Batch>> = BTreeMap::new();
+        self.plan_resends(now, &mut plan);
+        self.plan_new(now, &mut plan);
+        for (node, batches) in plan {
+            self.send_request(node, batches, now);
+        }
+    }
+
+    /// Whether a batch of `bytes` may join `node`'s request in `plan`.
+    fn room(
+        &self,
+        node: NodeId,
+        plan: &BTreeMap<NodeId, Vec<Batch>>,
+        tp: &TopicPartition,
+        bytes: usize,
+    ) -> bool {
+        match plan.get(&node) {
+            None => {
+                self.per_node.get(&node).copied().unwrap_or(0)
+                    < self.config().max_in_flight_per_connection
+            }
+            Some(batches) => {
+                let used: usize = batches.iter().map(|b| b.bytes.len()).sum();
+                !batches.iter().any(|b| &b.tp == tp)
+                    && used + bytes <= self.config().max_request_bytes
+            }
+        }
+    }
+
+    fn plan_resends(&mut self, now: Instant, plan: &mut BTreeMap<NodeId, Vec<Batch>>) {
+        let tps: Vec<TopicPartition> = self.resend.keys().cloned().collect();
+        for tp in tps {
+            let Some(front) = self.resend.get(&tp).and_then(|q| q.front()) else {
+                continue;
+            };
+            let sendable = front.retry_at <= now
+                && front
+                    .sequence
+                    .is_none_or(|seq| self.sequences.may_resend(&tp, seq));
+            if !sendable {
+                continue;
+            }
+            let Some(node) = self.shared.cluster.leader(&tp) else {
+                self.shared.cluster.request_refresh();
+                continue;
+            };
+            if !self.room(node, plan, &tp, front.bytes.len()) {
+                continue;
+            }
+            let queue = self.resend.get_mut(&tp).expect("looked up above");
+            let batch = queue.pop_front().expect("front exists");
+            if queue.is_empty() {
+                self.resend.remove(&tp);
+            }
+            plan.entry(node).or_default().push(batch);
+        }
+    }
+
+    fn plan_new(&mut self, now: Instant, plan: &mut BTreeMap<NodeId, Vec<Batch>>) {
+        let drain_all = self.closing == Some(true);
+        let (ready, _) = lock(&self.shared.accumulator).ready(now, drain_all);
+        let estimate = self.config().batch_size_bytes;
+        for tp in ready {
+            // A partition with resends pending waits: new batches go after them.
+            if self.resend.contains_key(&tp) || !self.sequences.may_send_new(&tp) {
+                continue;
+            }
+            let Some(node) = self.shared.cluster.leader(&tp) else {
+                self.shared.cluster.request_refresh();
+                continue;
+            };
+            if !self.room(
+                node,
+                plan,
+                &tp,
+                estimate.min(self.config().max_request_bytes),
+            ) {
+                continue;
+            }
+            let Some(drained) = lock(&self.shared.accumulator).take(&tp) else {
+                continue;
+            };
+            if let Some(batch) = self.seal(drained, now) {
+                plan.entry(node).or_default().push(batch);
+            }
+        }
+    }
+
+    /// Frames a drained batch: sequence, stamp, compression. `None` if it failed (its
+    /// records are failed then).
+    fn seal(&mut self, drained: DrainedBatch, now: Instant) -> Option<Batch> {
+        let count = drained.builder.record_count();
+        let sequence = match (self.idempotent(), self.identity) {
+            (true, Some(_)) => Some(self.sequences.assign(&drained.tp, count)),
+            _ => None,
+        };
+        let stamp = match (sequence, self.identity) {
+            (Some(seq), Some(identity)) => producer_stamp(identity, seq),
+            _ => ProducerStamp::NONE,
+        };
+        match drained
+            .builder
+            .finish_with(stamp, self.config().compression)
+        {
+            Ok(bytes) => Some(Batch {
+                tp: drained.tp,
+                records: drained.records,
+                bytes: bytes.freeze(),
+                record_count: count,
+                sequence,
+                created: drained.created,
+                attempts: 0,
+                retry_at: now,
+                reserved_bytes: drained.reserved_bytes,
+            }),
+            Err(source) => {
+                if let Some(seq) = sequence {
+                    self.sequences.unassign(&drained.tp, seq, count);
+                }
+                let err = ClientError::Batch {
+                    context: format!("building a batch for {}", drained.tp),
+                    source,
+                };
+                self.fail_records(drained.records, drained.reserved_bytes, &err);
+                None
+            }
+        }
+    }
+
+    fn send_request(&mut self, node: NodeId, mut batches: Vec<Batch>, now: Instant) {
+        let conn = match self.shared.cluster.connection_to(node) {
+            Ok(conn) => conn,
+            Err(e) => {
+                for b in batches {
+                    self.retry_or_fail(b, e.clone(), now);
+                }
+                return;
+            }
+        };
+        for b in &mut batches {
+            b.attempts += 1;
+            if let Some(seq) = b.sequence {
+                self.sequences.sent(&b.tp, seq);
+            }
+        }
+        let config = self.config();
+        let request = Request::Produce(ProduceRequest {
+            acks: config.acks,
+            timeout_ms: u32::try_from(config.request_timeout_ms).unwrap_or(u32::MAX),
+            topics: produce_topics(&batches),
+        });
+        if config.acks == Acks::None {
+            match conn.send_oneway(&request) {
+                Ok(()) => batches
+                    .into_iter()
+                    .for_each(|b| self.complete(b, None, None)),
+                Err(e) => batches
+                    .into_iter()
+                    .for_each(|b| self.retry_or_fail(b, e.clone(), now)),
+            }
+            return;
+        }
+        let id = self.next_request;
+        self.next_request += 1;
+        let tx = self.tx.clone();
+        let callback = Box::new(move |result| {
+            // The sender is gone only after close: the answer has no one to go to.
+            let _ = tx.send(Event::Response {
+                request: id,
+                result,
+            });
+        });
+        match conn.send(&request, self.shared.cluster.request_timeout(), callback) {
+            Ok(()) => {
+                *self.per_node.entry(node).or_default() += 1;
+                self.in_flight.insert(id, InFlight { node, batches });
+            }
+            Err(e) => batches
+                .into_iter()
+                .for_each(|b| self.retry_or_fail(b, e.clone(), now)),
+        }
+    }
+
+    // ---- responses ----
+
+    fn on_response(&mut self, request: u64, result: Result<Response, ClientError>) {
+        let Some(flight) = self.in_flight.remove(&request) else {
+            return;
+        };
+        let count = self
+            .per_node
+            .get_mut(&flight.node)
+            .expect("counted when sent");
+        *count -= 1;
+        let now = Instant::now();
+        match result {
+            Ok(Response::Produce(r)) => {
+                for b in flight.batches {
+                    self.on_partition_answer(b, &r, now);
+                }
+            }
+            Ok(Response::Failed(f)) => {
+                for b in flight.batches {
+                    let err = ClientError::Broker {
+                        context: format!("Produce to {}", b.tp),
+                        code: f.error_code,
+                        message: f.error_message.clone(),
+                    };
+                    self.retry_or_fail(b, err, now);
+                }
+            }
+            Ok(other) => {
+                let err = ClientError::UnexpectedResponse {
+                    addr: format!("node {}", flight.node),
+                    expected: ApiKey::Produce,
+                    got: format!("api key {}", other.api_key_raw()),
+                };
+                flight
+                    .batches
+                    .into_iter()
+                    .for_each(|b| self.retry_or_fail(b, err.clone(), now));
+            }
+            Err(e) => flight
+                .batches
+                .into_iter()
+                .for_each(|b| self.retry_or_fail(b, e.clone(), now)),
+        }
+    }
+
+    fn on_partition_answer(&mut self, b: Batch, r: &ProduceResponse, now: Instant) {
+        let answer = find_partition(r, &b.tp);
+        match answer {
+            Some(p) if matches!(p.error_code, ErrorCode::None | ErrorCode::DuplicateSequence) => {
+                self.complete(b, Some(p.base_offset), p.log_append_time_ms);
+            }
+            Some(p) => {
+                let err = ClientError::Broker {
+                    context: format!("Produce to {}", b.tp),
+                    code: p.error_code,
+                    message: p.error_message.clone(),
+                };
+                self.retry_or_fail(b, err, now);
+            }
+            None => {
+                let err = ClientError::Broker {
+                    context: format!("Produce to {}", b.tp),
+                    code: ErrorCode::Unknown,
+                    message: Some("the response does not mention the partition".into()),
+                };
+                self.retry_or_fail(b, err, now);
+            }
+        }
+    }
+
+    fn retry_or_fail(&mut self, mut b: Batch, err: ClientError, now: Instant) {
+        if err.invalidates_metadata() {
+            self.shared.cluster.request_refresh();
+        }
+        let explained_out_of_order = err.code() == Some(ErrorCode::OutOfOrderSequence)
+            && b.sequence
+                .is_some_and(|seq| self.sequences.earlier_unacked(&b.tp, seq));
+        let retriable = err.is_retriable() || explained_out_of_order;
+        let delivery_timeout = Duration::from_millis(self.config().delivery_timeout_ms);
+        let in_time = now < b.created + delivery_timeout;
+        let resends_left = b.attempts <= self.config().retries;
+        if retriable && in_time && resends_left && self.closing != Some(false) {
+            let config = self.config();
+            let failures = b.attempts.saturating_sub(1);
+            let pause = delay_ms(
+                config.retry_backoff_ms,
+                config.retry_backoff_max_ms,
+                failures,
+                self.rng.next(),
+            );
+            b.retry_at = now + Duration::from_millis(pause);
+            if let Some(seq) = b.sequence {
+                self.sequences.will_resend(&b.tp, seq);
+            }
+            self.last_error = Some(err);
+            let queue = self.resend.entry(b.tp.clone()).or_default();
+            // Keep resends in sequence order; failures arrive in any order.
+            let at = match b.sequence {
+                Some(seq) => queue.partition_point(|q| q.sequence.is_some_and(|s| s < seq)),
+                None => queue.len(),
+            };
+            queue.insert(at, b);
+            return;
+        }
+        if let Some(seq) = b.sequence {
+            self.sequences.dropped(&b.tp, seq);
+            self.bump_epoch = true;
+        }
+        let err = if retriable {
+            ClientError::timeout(
+                format!(
+                    "delivery to {} ({} attempts; last error: {err})",
+                    b.tp, b.attempts
+                ),
+                delivery_timeout,
+            )
+        } else {
+            err
+        };
+        self.fail_records(b.records, b.reserved_bytes, &err);
+    }
+
+    fn complete(&mut self, b: Batch, base_offset: Option<u64>, append_time_ms: Option<i64>) {
+        if let Some(seq) = b.sequence {
+            self.sequences.acked(&b.tp, seq);
+        }
+        for (i, r) in b.records.iter().enumerate() {
+            r.slot.complete(Ok(RecordMetadata {
+                topic: b.tp.topic.clone(),
+                partition: b.tp.partition,
+                offset: base_offset.map(|base| base + i as u64),
+                timestamp_ms: append_time_ms.unwrap_or(r.timestamp_ms),
+            }));
+        }
+        self.release(b.records.len(), b.reserved_bytes);
+    }
+
+    fn fail_records(&self, records: Vec<PendingRecord>, reserved_bytes: usize, err: &ClientError) {
+        for r in &records {
+            r.slot.complete(Err(err.clone()));
+        }
+        self.release(records.len(), reserved_bytes);
+    }
+
+    fn release(&self, records: usize, bytes: usize) {
+        lock(&self.shared.accumulator).completed(records, bytes);
+        self.shared.completed.notify_all();
+    }
+
+    // ---- time ----
+
+    /// Fails batches past delivery_timeout_ms that are not in flight.
+    fn expire(&mut self, now: Instant) {
+        let timeout = Duration::from_millis(self.config().delivery_timeout_ms);
+        let Some(cutoff) = now.checked_sub(timeout) else {
+            return;
+        };
+        let expired = lock(&self.shared.accumulator).take_expired(cutoff);
+        for b in expired {
+            let err = self.expiry_error(&b.tp, timeout);
+            self.fail_records(b.records, b.reserved_bytes, &err);
+        }
+        let tps: Vec<TopicPartition> = self.resend.keys().cloned().collect();
+        for tp in tps {
+            let queue = self.resend.get_mut(&tp).expect("listed above");
+            let (old, keep): (VecDeque<Batch>, VecDeque<Batch>) = std::mem::take(queue)
+                .into_iter()
+                .partition(|b| b.created <= cutoff);
+            if keep.is_empty() {
+                self.resend.remove(&tp);
+            } else {
+                *queue = keep;
+            }
+            for b in old {
+                if let Some(seq) = b.sequence {
+                    self.sequences.dropped(&b.tp, seq);
+                    self.bump_epoch = true;
+                }
+                let err = self.expiry_error(&b.tp, timeout);
+                self.fail_records(b.records, b.reserved_bytes, &err);
+            }
+        }
+    }
+
+    fn expiry_error(&self, tp: &TopicPartition, timeout: Duration) -> ClientError {
+        let last = match &self.last_error {
+            Some(e) => format!("; last error: {e}"),
+            None => String::new(),
+        };
+        ClientError::timeout(
+            format!("delivery to {tp} (delivery_timeout_ms{last})"),
+            timeout,
+        )
+    }
+
+    fn next_wake(&self, now: Instant) -> Duration {
+        let mut wake = now + Duration::from_millis(SENDER_IDLE_WAKE_MS);
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t.filter(|t| *t > now) {
+                wake = wake.min(t);
+            }
+        };
+        consider(lock(&self.shared.accumulator).ready(now, false).1);
+        for q in self.resend.values() {
+            consider(q.front().map(|b| b.retry_at));
+        }
+        consider(self.identity_retry_at);
+        consider(self.shared.cluster.refresh_due_at());
+        wake.saturating_duration_since(now)
+    }
+
+    /// Closing without delivering: every record still held fails.
+    fn abort_all(&mut self) {
+        let err = ClientError::Closed { what: "producer" };
+        let queued = lock(&self.shared.accumulator).take_all();
+        for b in queued {
+            self.fail_records(b.records, b.reserved_bytes, &err);
+        }
+        let resend = std::mem::take(&mut self.resend);
+        for b in resend.into_values().flatten() {
+            self.fail_records(b.records, b.reserved_bytes, &err);
+        }
+        let flights = std::mem::take(&mut self.in_flight);
+        for b in flights.into_values().flat_map(|f| f.batches) {
+            self.fail_records(b.records, b.reserved_bytes, &err);
+        }
+    }
+}
+
+fn producer_stamp(identity: ProducerIdentity, seq: u64) -> ProducerStamp {
+    ProducerStamp {
+        producer_id: identity.producer_id,
+        producer_epoch: identity.producer_epoch,
+        base_sequence: stamp(seq),
+    }
+}
+
+/// Groups one batch per partition into the request's topics, in order.
+fn produce_topics(batches: &[Batch]) -> Vec<ProduceTopic> {
+    let mut topics: Vec<ProduceTopic> = Vec::new();
+    for b in batches {
+        let partition = ProducePartition {
+            partition: b.tp.partition,
+            batches: vec![b.bytes.clone()],
+        };
+        match topics.iter_mut().find(|t| t.name == b.tp.topic) {
+            Some(t) => t.partitions.push(partition),
+            None => topics.push(ProduceTopic {
+                name: b.tp.topic.clone(),
+                partitions: vec![partition],
+            }),
+        }
+    }
+    topics
+}
+
+fn find_partition<'a>(
+    r: &'a ProduceResponse,
+    tp: &TopicPartition,
+) -> Option<&'a ProducePartitionResponse> {
+    r.topics
+        .iter()
+        .filter(|t| t.name == tp.topic)
+        .flat_map(|t| t.partitions.iter())
+        .find(|p| p.partition == tp.partition)
+}
+
+/// A copy of `batch` with another producer stamp (the CRC recomputed). Only after an
+/// epoch bump: a normal resend keeps its bytes.
+fn restamp(batch: &Bytes, stamp: ProducerStamp) -> Bytes {
+    let mut b = BytesMut::from(&batch[..]);
+    let mut put = |at: usize, bytes: &[u8]| b[at..at + bytes.len()].copy_from_slice(bytes);
+    put(
+        offset_of!(BatchHeader, producer_id),
+        &stamp.producer_id.to_le_bytes(),
+    );
+    put(
+        offset_of!(BatchHeader, producer_epoch),
+        &stamp.producer_epoch.to_le_bytes(),
+    );
+    put(
+        offset_of!(BatchHeader, base_sequence),
+        &stamp.base_sequence.to_le_bytes(),
+    );
+    let crc = batch_crc(&b);
+    let at = offset_of!(BatchHeader, crc);
+    b[at..at + 4].copy_from_slice(&crc.to_le_bytes());
+    b.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cfa_engine::batch::validate;
+    use cfa_engine::compression::Compression;
+    use cfa_engine::{BatchBuilder, Codec};
+
+    fn batch(stamp: ProducerStamp, codec: Codec) -> Bytes {
+        let mut b = BatchBuilder::new(1_000);
+        for i in 0..20u8 {
+            b.push(1_000 + i64::from(i), Some(&[i]), Some(&[i; 100]), &[]);
+        }
+        b.finish_with(stamp, Compression::from(codec))
+            .expect("encode")
+            .freeze()
+    }
+
+    #[test]
+    fn restamp_matches_a_batch_built_with_the_stamp() {
+        let old = ProducerStamp {
+            producer_id: 7,
+            producer_epoch: 0,
+            base_sequence: 40,
+        };
+        let new = ProducerStamp {
+            producer_id: 7,
+            producer_epoch: 1,
+            base_sequence: 0,
+        };
+        for codec in [Codec::None, Codec::Zstd] {
+            let restamped = restamp(&batch(old, codec), new);
+            assert_eq!(restamped, batch(new, codec));
+            let h = validate(&restamped, u32::MAX).expect("valid CRC");
+            assert_eq!(h.producer_epoch.get(), 1);
+            assert_eq!(h.base_sequence.get(), 0);
+        }
+    }
+
+    #[test]
+    fn produce_topics_group_by_topic_in_order() {
+        let mk = |t: &str, p: u32| Batch {
+            tp: TopicPartition::new(t, p),
+            records: Vec::new(),
+            bytes: Bytes::from_static(b"x"),
+            record_count: 1,
+            sequence: None,
+            created: Instant::now(),
+            attempts: 0,
+            retry_at: Instant::now(),
+            reserved_bytes: 0,
+        };
+        let topics = produce_topics(&[mk("a", 0), mk("b", 1), mk("a", 2)]);
+        let shape: Vec<(String, Vec<u32>)> = topics
+            .iter()
+            .map(|t| {
+                (
+                    t.name.clone(),
+                    t.partitions.iter().map(|p| p.partition).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            vec![("a".to_owned(), vec![0, 2]), ("b".to_owned(), vec![1])]
+        );
+    }
+}
