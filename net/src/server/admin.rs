@@ -182,13 +182,23 @@ pub(crate) async fn create_topic(shard: &Rc<Shard>, meta: TopicMeta) -> TopicRes
             Some(format!("writing topics.json: {e}")),
         );
     }
-    match broadcast(shard, || ShardRequest::TopicCreated(meta.clone())).await {
+    let res = broadcast(shard, || ShardRequest::TopicCreated(meta.clone())).await;
+    groups_learn_topics(shard);
+    match res {
         Ok(()) => topic_result(&name, ErrorCode::None, None),
         Err(e) => topic_result(
             &name,
             ErrorCode::StorageError,
             Some(format!("opening partitions of {name}: {e}")),
         ),
+    }
+}
+
+/// The group coordinator learns the partition counts of shard 0's topic table (even after
+/// a failed broadcast: the table holds what this shard actually opened or dropped).
+fn groups_learn_topics(shard: &Shard) {
+    if let Some(admin) = &shard.admin {
+        admin.groups.topics_changed(shard);
     }
 }
 
@@ -224,6 +234,7 @@ pub(crate) async fn delete_topics(
             continue;
         }
         let res = broadcast(shard, || ShardRequest::TopicDeleted(name.clone())).await;
+        groups_learn_topics(shard);
         out.push(match res {
             Ok(()) => topic_result(&name, ErrorCode::None, None),
             Err(e) => topic_result(

@@ -287,6 +287,9 @@ async fn run_shard(
     drop(ready);
     accept_until_stopped(&shard, listener, stop).await;
     shard.shutting_down.set(true);
+    if let Some(admin) = &shard.admin {
+        admin.groups.stop().await;
+    }
     shard.close_all().await
 }
 
