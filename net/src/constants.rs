@@ -68,6 +68,115 @@ const _: () = assert!(
 // Lengths and payload offsets travel as u32, and a frame length of 2^31 must be refused.
 const _: () = assert!(FRAME_BYTES_MAX < (1 << 31));
 
+// ---- client ----
+//
+// Defaults follow Kafka's client settings of the same name (units last); every queue and
+// buffer of the client SDK has its bound here.
+
+/// Connecting to a broker gives up after this long (10 s).
+pub const CONNECT_TIMEOUT_MS_DEFAULT: u64 = 10_000;
+
+/// request.timeout.ms: how long a request waits for its response (30 s).
+pub const REQUEST_TIMEOUT_MS_DEFAULT: u64 = 30_000;
+
+/// retry.backoff.ms: first pause before a retry (100 ms).
+pub const RETRY_BACKOFF_MS_DEFAULT: u64 = 100;
+
+/// retry.backoff.max.ms: the exponential back-off stops growing here (1 s).
+pub const RETRY_BACKOFF_MAX_MS_DEFAULT: u64 = 1_000;
+
+/// Each back-off is spread by up to +/- this share (Kafka's 20 %), so that clients that
+/// failed together do not retry in lock step.
+pub const RETRY_BACKOFF_JITTER_PERCENT: u64 = 20;
+
+/// Requests one connection has in flight at most, whatever the caller asks for: bounds
+/// the waiter table and what a broker holds for one client.
+pub const CONNECTION_IN_FLIGHT_MAX: usize = 64;
+
+/// A connection's reader thread reads up to this much per call (256 KiB): a fetch
+/// response of a few MiB arrives in a handful of reads.
+pub const CONNECTION_READ_CHUNK_BYTES: usize = 256 << 10;
+
+/// Granularity of request deadlines: the reader thread's read timeout (20 ms), after
+/// which it expires requests past their deadline.
+pub const CONNECTION_TICK_MS: u64 = 20;
+
+/// Brokers in a bootstrap list at most.
+pub const BOOTSTRAP_SERVERS_MAX: usize = 64;
+
+/// client.id length bound; the group coordinator refuses longer ones.
+pub const CLIENT_ID_BYTES_MAX: usize = cfa_cluster::constants::CLIENT_ID_BYTES_MAX;
+
+/// metadata.max.age.ms: cached metadata is refreshed at least this often (5 min).
+pub const METADATA_MAX_AGE_MS_DEFAULT: u64 = 300_000;
+
+/// batch.size: a partition's open batch is closed once it holds this many bytes (16 KiB).
+pub const BATCH_SIZE_BYTES_DEFAULT: usize = 16 << 10;
+
+/// linger.ms: a batch waits at most this long for more records (5 ms).
+pub const LINGER_MS_DEFAULT: u64 = 5;
+
+/// buffer.memory: bytes of records a producer holds before `send` blocks (32 MiB).
+pub const BUFFER_MEMORY_BYTES_DEFAULT: usize = 32 << 20;
+
+/// max.block.ms: `send` blocks this long at most for buffer space or metadata (60 s).
+pub const MAX_BLOCK_MS_DEFAULT: u64 = 60_000;
+
+/// max.in.flight.requests.per.connection (5).
+pub const MAX_IN_FLIGHT_PER_CONNECTION_DEFAULT: usize = 5;
+
+/// An idempotent producer keeps per-partition order only with at most 5 requests in
+/// flight per connection: the broker remembers the last 5 batches of each producer.
+pub const MAX_IN_FLIGHT_IDEMPOTENT_MAX: usize = 5;
+
+/// delivery.timeout.ms: a record's delivery report comes within this long of `send` (2 min).
+pub const DELIVERY_TIMEOUT_MS_DEFAULT: u64 = 120_000;
+
+/// max.request.size: largest produce request, and so largest record, a producer sends
+/// (1 MiB, the default max.message.bytes).
+pub const MAX_REQUEST_BYTES_DEFAULT: usize = 1 << 20;
+
+/// Records one producer batch holds at most (the wire's record count is a u32; this keeps
+/// the per-record completion list of a batch bounded too).
+pub const BATCH_RECORDS_MAX: usize = 1 << 20;
+
+/// session.timeout.ms (45 s): the coordinator removes a member silent for this long.
+pub const SESSION_TIMEOUT_MS_DEFAULT: u32 = cfa_cluster::constants::SESSION_TIMEOUT_MS_DEFAULT;
+
+/// heartbeat.interval.ms (3 s).
+pub const HEARTBEAT_INTERVAL_MS_DEFAULT: u32 = 3_000;
+
+/// max.poll.interval.ms, sent as the rebalance timeout: how long a member may take to
+/// rejoin during a rebalance (5 min).
+pub const REBALANCE_TIMEOUT_MS_DEFAULT: u32 = cfa_cluster::constants::REBALANCE_TIMEOUT_MS_DEFAULT;
+
+/// max.poll.records: records one `poll` returns at most (500).
+pub const MAX_POLL_RECORDS_DEFAULT: usize = 500;
+
+/// fetch.max.bytes (50 MiB, Kafka's figure). A fetch request asks for at most
+/// `PAYLOAD_BYTES_MAX` of it, the most one frame carries.
+pub const FETCH_MAX_BYTES_DEFAULT: u32 = 50 << 20;
+
+/// max.partition.fetch.bytes (1 MiB).
+pub const MAX_PARTITION_FETCH_BYTES_DEFAULT: u32 = 1 << 20;
+
+/// fetch.max.wait.ms (500 ms): how long the broker may hold a fetch for fetch.min.bytes.
+pub const FETCH_MAX_WAIT_MS_DEFAULT: u32 = 500;
+
+/// fetch.min.bytes (1).
+pub const FETCH_MIN_BYTES_DEFAULT: u32 = 1;
+
+/// auto.commit.interval.ms (5 s).
+pub const AUTO_COMMIT_INTERVAL_MS_DEFAULT: u64 = 5_000;
+
+/// Assignors a consumer offers by default, most preferred first (Kafka 3's default list).
+pub const ASSIGNORS_DEFAULT: &[&str] = &["range", "cooperative-sticky"];
+
+const _: () = assert!(MAX_REQUEST_BYTES_DEFAULT <= PAYLOAD_BYTES_MAX);
+const _: () = assert!(MAX_IN_FLIGHT_PER_CONNECTION_DEFAULT <= MAX_IN_FLIGHT_IDEMPOTENT_MAX);
+const _: () = assert!(MAX_IN_FLIGHT_IDEMPOTENT_MAX <= CONNECTION_IN_FLIGHT_MAX);
+const _: () = assert!(RETRY_BACKOFF_MS_DEFAULT <= RETRY_BACKOFF_MAX_MS_DEFAULT);
+
 // ---- broker (net/src/server) ----
 
 /// Default listen address (Kafka's 9092 shifted by 100: no clash with a local Kafka).
