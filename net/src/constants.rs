@@ -231,3 +231,41 @@ pub const PRODUCER_ID_BLOCK: i64 = 1000;
 pub const GROUP_JOINS_PARKED_MAX: usize = 10_000;
 /// Bytes read per step when the coordinator replays `__consumer_offsets` on start (1 MiB).
 pub const OFFSETS_REPLAY_READ_BYTES: usize = 1 << 20;
+
+// ---- metrics endpoint (net/src/server/metrics) ----
+
+/// Upper bounds (microseconds) of the `cfa_fsync_duration_seconds` buckets: 50 us to 2.5 s.
+/// The machine's fdatasync runs 60-85 us after an overwrite and 2-8 ms after an append
+/// (design.md), so the low buckets separate those two regimes and the high ones catch a
+/// stalling disk.
+pub const METRICS_FSYNC_BUCKETS_US: &[u64] = &[
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 2_500_000,
+];
+/// Upper bounds (microseconds) of the `cfa_request_duration_seconds` buckets: 100 us to
+/// 30 s, since a long-poll fetch legitimately waits up to its max_wait_ms.
+pub const METRICS_REQUEST_BUCKETS_US: &[u64] = &[
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 2_500_000, 5_000_000, 10_000_000, 30_000_000,
+];
+/// Most buckets a histogram may have (bounds the atomics per histogram and the lines per
+/// scrape).
+pub const METRICS_HISTOGRAM_BUCKETS_MAX: usize = 32;
+/// Partitions a scrape lists at most (six series each). Partitions opened past it are
+/// still counted but not listed, and `cfa_metrics_series_dropped_total` says so: the
+/// scrape body stays around 10 MiB at most.
+pub const METRICS_PARTITION_SERIES_MAX: usize = 20_000;
+/// Committed offsets (group, topic, partition) kept for `cfa_group_lag_records` at most.
+pub const METRICS_GROUP_LAG_SERIES_MAX: usize = 20_000;
+/// Largest HTTP request head the metrics endpoint reads (8 KiB); a larger one gets 431.
+pub const METRICS_REQUEST_BYTES_MAX: usize = 8 << 10;
+/// A scrape connection must send its request head within this long, and each write of
+/// the response must progress within it (5 s): one stuck scraper cannot hold the
+/// single-connection endpoint for long.
+pub const METRICS_CONNECTION_TIMEOUT_MS: u64 = 5_000;
+/// While no scraper connects, the metrics thread checks its stop flag this often (50 ms):
+/// what a broker shutdown may wait for it.
+pub const METRICS_ACCEPT_POLL_MS: u64 = 50;
+
+const _: () = assert!(METRICS_FSYNC_BUCKETS_US.len() <= METRICS_HISTOGRAM_BUCKETS_MAX);
+const _: () = assert!(METRICS_REQUEST_BUCKETS_US.len() <= METRICS_HISTOGRAM_BUCKETS_MAX);

@@ -10,6 +10,8 @@
 use std::cell::Cell;
 use std::io::IoSlice;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::BytesMut;
 use event_listener::Event;
@@ -17,8 +19,9 @@ use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 
 use crate::constants::{CONNECTION_INFLIGHT_REQUESTS_MAX, CONNECTION_READ_BYTES};
-use crate::protocol::{decode_request, Encoder, FrameSplitter, OutFrame};
+use crate::protocol::{decode_request, ApiKey, Encoder, FrameSplitter, OutFrame};
 use crate::server::handlers::{dispatch, Pending};
+use crate::server::metrics::{response_error, ShardMetrics};
 use crate::server::shard::Shard;
 
 /// Request bytes a connection may hold unanswered.
@@ -61,12 +64,15 @@ impl Budget {
 }
 
 enum Reply {
-    /// A request being served: its id and version, the bytes it holds, its response.
+    /// A request being served: its id and version, the bytes it holds, its response,
+    /// and for the metrics its API and when it was decoded.
     Pending {
         id: u32,
         version: u16,
         held: usize,
         response: Pending,
+        api: ApiKey,
+        decoded: Instant,
     },
     /// An error answer built by the reader (undecodable request), then maybe close.
     Ready { frame: OutFrame, held: usize },
@@ -78,12 +84,14 @@ pub(crate) async fn serve<S>(shard: Rc<Shard>, stream: S)
 where
     S: AsyncRead + AsyncWrite + Unpin + 'static,
 {
+    let metrics = shard.metrics.shard(shard.id).clone();
+    let _open = metrics.connection_opened();
     let (reader, writer) = futures_lite::io::split(stream);
     let budget = Rc::new(Budget::new(shard.config.connection_inflight_bytes));
     let (tx, rx) = local_channel::new_bounded(CONNECTION_INFLIGHT_REQUESTS_MAX);
     let writer_task = {
         let budget = budget.clone();
-        glommio::spawn_local(async move { write_loop(writer, rx, &budget).await })
+        glommio::spawn_local(async move { write_loop(writer, rx, &budget, &metrics).await })
     };
     if let Err(e) = read_loop(&shard, reader, &tx, &budget).await {
         tracing::debug!(error = %e, "connection read ended");
@@ -110,6 +118,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 Err(e) => {
                     // Nothing after a bad length can be trusted: answer if the header can
                     // be read, then close.
+                    shard.metrics.shard(shard.id).request_undecodable();
                     let mut enc = Encoder::new();
                     if let Some(frame) = enc.failure_reply(&buf, &e) {
                         let _ = tx.send(Reply::Ready { frame, held: 0 }).await;
@@ -126,9 +135,12 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     id: d.request_id,
                     version: d.api_version,
                     held,
+                    api: d.request.api_key(),
+                    decoded: Instant::now(),
                     response: dispatch(shard, d.request).await,
                 },
                 Err(e) => {
+                    shard.metrics.shard(shard.id).request_undecodable();
                     let mut enc = Encoder::new();
                     match enc.failure_reply(&frame, &e) {
                         Some(frame) => Reply::Ready { frame, held },
@@ -164,18 +176,22 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     mut writer: W,
     rx: LocalReceiver<Reply>,
     budget: &Budget,
+    metrics: &Arc<ShardMetrics>,
 ) -> std::io::Result<()> {
     let mut enc = Encoder::new();
     while let Some(reply) = rx.recv().await {
-        let (frame, held) = match reply {
-            Reply::Ready { frame, held } => (Some(frame), held),
+        let (frame, held, done) = match reply {
+            Reply::Ready { frame, held } => (Some(frame), held, None),
             Reply::Pending {
                 id,
                 version,
                 held,
                 response,
+                api,
+                decoded,
             } => {
                 let resp = response.await;
+                let error = response_error(resp.as_ref());
                 let frame =
                     match resp {
                         None => None,
@@ -183,7 +199,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                             std::io::Error::other(format!("encoding a response: {e}"))
                         })?),
                     };
-                (frame, held)
+                (frame, held, Some((api, error, decoded)))
             }
         };
         let res = match &frame {
@@ -192,6 +208,9 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         };
         budget.release(held);
         res?;
+        if let Some((api, error, decoded)) = done {
+            metrics.request_done(api, error, decoded.elapsed());
+        }
     }
     writer.close().await
 }

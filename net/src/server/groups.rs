@@ -128,6 +128,12 @@ impl GroupService {
             records += replay_partition(&part.log, p, &mut store).await?;
         }
         let groups = store.group_ids().count();
+        for (key, committed) in store.iter() {
+            let (group, topic) = (&key.group_id, &key.topic);
+            shard
+                .metrics
+                .set_committed(group, topic, key.partition, committed.offset);
+        }
         let config = self.inner.coordinator.borrow().config().clone();
         *self.inner.coordinator.borrow_mut() = GroupCoordinator::new(config, store);
         tracing::info!(
@@ -447,6 +453,15 @@ impl GroupService {
             .coordinator
             .borrow_mut()
             .complete_commit(prepared.pending);
+        // The lag metric follows what is committed now (last entry wins, as in the store).
+        for t in &r.topics {
+            for p in &t.partitions {
+                let (group, topic) = (&r.group_id, &t.name);
+                shard
+                    .metrics
+                    .set_committed(group, topic, p.partition, p.offset);
+            }
+        }
         Ok(())
     }
 

@@ -8,12 +8,14 @@ mod conn;
 mod groups;
 mod handlers;
 pub mod idempotence;
+pub mod metrics;
 mod shard;
 mod slot;
 pub mod topics;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use cfa_engine::storage::glommio_fs::check_memlock;
 use cfa_engine::{ClockRef, LogError, SystemClock};
@@ -26,6 +28,7 @@ pub use shard::owner_shard;
 use crate::constants::{
     MESH_CHANNEL_CAPACITY, OFFSETS_TOPIC_PARTITIONS, OFFSETS_TOPIC_SEGMENT_BYTES,
 };
+use metrics::{Metrics, MetricsServer};
 use shard::{Shard, ShardMsg};
 use topics::{TopicMeta, OFFSETS_TOPIC};
 
@@ -61,6 +64,8 @@ pub struct BrokerHandle {
     addr: SocketAddr,
     stops: Vec<flume::Sender<()>>,
     joins: Vec<ExecutorJoinHandle<Result<(), ServerError>>>,
+    /// The metrics endpoint, stopped once every shard has (dropping it joins its thread).
+    metrics: Option<MetricsServer>,
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServerError {
@@ -87,6 +92,13 @@ impl Broker {
                 .map_err(|e| ServerError::Config(e.message))?;
             topics::store(&config.data_dir, &table).map_err(io("writing topics.json"))?;
         }
+        let metrics = Arc::new(Metrics::new(config.shards));
+        // Bound before any shard starts: a taken port fails the start with nothing to undo
+        // (an early return below drops the server, which stops its thread).
+        let metrics_server = config
+            .metrics_listen
+            .map(|addr| MetricsServer::start(addr, metrics.clone()))
+            .transpose()?;
         let mesh = MeshBuilder::<ShardMsg, _>::full(config.shards, MESH_CHANNEL_CAPACITY);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let (ready_tx, ready_rx) = flume::bounded::<Result<SocketAddr, ServerError>>(config.shards);
@@ -96,18 +108,19 @@ impl Broker {
         for id in 0..config.shards {
             let (stop_tx, stop_rx) = flume::bounded::<()>(1);
             stops.push(stop_tx);
-            let (config, table, mesh, ready) = (
+            let (config, table, mesh, ready, metrics) = (
                 config.clone(),
                 table.clone(),
                 mesh.clone(),
                 ready_tx.clone(),
+                metrics.clone(),
             );
             let listen = addr;
             let handle = LocalExecutorBuilder::new(Placement::Fixed(id % cores))
                 .name(&format!("cfa-shard-{id}"))
                 .io_memory(config.io_memory_bytes)
                 .spawn(move || async move {
-                    run_shard(id, config, table, mesh, listen, ready, stop_rx).await
+                    run_shard(id, config, table, mesh, listen, ready, stop_rx, metrics).await
                 })
                 .map_err(|e| ServerError::Executor(e.to_string()))?;
             joins.push(handle);
@@ -131,7 +144,12 @@ impl Broker {
             }
         }
         tracing::info!(%addr, shards = config.shards, data_dir = %config.data_dir.display(), "broker listening");
-        Ok(BrokerHandle { addr, stops, joins })
+        Ok(BrokerHandle {
+            addr,
+            stops,
+            joins,
+            metrics: metrics_server,
+        })
     }
 }
 
@@ -177,6 +195,11 @@ impl BrokerHandle {
         self.addr
     }
 
+    /// Where the Prometheus endpoint listens, if `metrics_listen` was set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(MetricsServer::local_addr)
+    }
+
     /// Graceful stop: every shard stops accepting, answers what it can, flushes, fsyncs and
     /// closes its partitions (the next start then has nothing to recover).
     pub fn shutdown(self) -> Result<(), ServerError> {
@@ -198,6 +221,7 @@ impl BrokerHandle {
                 first.get_or_insert(e);
             }
         }
+        drop(self.metrics);
         first.map_or(Ok(()), Err)
     }
 
@@ -212,6 +236,8 @@ impl BrokerHandle {
     }
 }
 
+// One parameter per thing a shard is handed at start; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 async fn run_shard(
     id: usize,
     config: BrokerConfig,
@@ -220,6 +246,7 @@ async fn run_shard(
     listen: SocketAddr,
     ready: flume::Sender<Result<SocketAddr, ServerError>>,
     stop: flume::Receiver<()>,
+    metrics: Arc<Metrics>,
 ) -> Result<(), ServerError> {
     let listener = match glommio::net::TcpListener::bind(listen) {
         Ok(l) => l,
@@ -253,6 +280,7 @@ async fn run_shard(
         table.clone(),
         Some(senders),
         addr,
+        metrics,
     ));
     for (_, stream) in receivers.streams() {
         let shard = shard.clone();

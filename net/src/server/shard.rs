@@ -10,6 +10,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use cfa_engine::storage::glommio_fs::GlommioStorage;
@@ -24,11 +25,12 @@ use crate::protocol::{
 };
 use crate::server::config::BrokerConfig;
 use crate::server::idempotence::{ProducerTable, Verdict};
+use crate::server::metrics::{MeteredStorage, Metrics, PartitionMetrics};
 use crate::server::slot::Slot;
 use crate::server::topics::{TopicMeta, TopicTable, OFFSETS_TOPIC};
 use crate::server::ServerError;
 
-pub(crate) type Log = PartitionLog<GlommioStorage>;
+pub(crate) type Log = PartitionLog<MeteredStorage<GlommioStorage>>;
 
 /// The shard that owns a partition.
 pub fn owner_shard(topic: &str, partition: u32, shards: usize) -> usize {
@@ -107,6 +109,8 @@ pub(crate) struct Partition {
     pub producers: RefCell<ProducerTable>,
     /// Its maintenance task's stop signal.
     pub stop: Rc<StopSignal>,
+    /// Its counters in the metrics registry.
+    pub metrics: Arc<PartitionMetrics>,
 }
 
 pub(crate) struct Shard {
@@ -123,6 +127,8 @@ pub(crate) struct Shard {
     pub admin: Option<crate::server::admin::Admin>,
     /// The address clients reach this broker at (Metadata answers it).
     pub advertised: std::net::SocketAddr,
+    /// The broker's metrics registry (this shard's own counters: `metrics.shard(id)`).
+    pub metrics: Arc<Metrics>,
 }
 
 fn produce_error(partition: u32, code: ErrorCode, msg: String) -> ProducePartitionResponse {
@@ -160,6 +166,7 @@ impl Shard {
         topics: TopicTable,
         mesh: Option<Senders<ShardMsg>>,
         advertised: std::net::SocketAddr,
+        metrics: Arc<Metrics>,
     ) -> Shard {
         let shards = config.shards;
         let admin = (id == 0).then(|| crate::server::admin::Admin::new(&config));
@@ -176,6 +183,7 @@ impl Shard {
             shutting_down: Cell::new(false),
             admin,
             advertised,
+            metrics,
         }
     }
 
@@ -214,8 +222,11 @@ impl Shard {
             return Ok(());
         }
         let dir = self.config.data_dir.join(id.dir_name());
-        let log = PartitionLog::open(GlommioStorage, &dir, config, self.clock.clone()).await?;
+        let storage = MeteredStorage::new(GlommioStorage, self.metrics.shard(self.id).clone());
+        let log = PartitionLog::open(storage, &dir, config, self.clock.clone()).await?;
         let log = Rc::new(log);
+        let metrics = self.metrics.register_partition(topic, p);
+        metrics.set_offsets(&log.offsets());
         let stop = Rc::new(StopSignal::new());
         {
             let (log, stop) = (log.clone(), stop.clone());
@@ -230,6 +241,7 @@ impl Shard {
             log,
             producers: RefCell::new(ProducerTable::new()),
             stop,
+            metrics,
         });
         self.partitions.borrow_mut().insert(id, part);
         Ok(())
@@ -248,6 +260,8 @@ impl Shard {
             let part = self.partitions.borrow_mut().remove(&id);
             if let Some(part) = part {
                 part.stop.stop();
+                self.metrics
+                    .unregister_partition(&id.topic, id.partition, &part.metrics);
                 part.log.close().await?;
                 let dir = self.config.data_dir.join(id.dir_name());
                 std::fs::remove_dir_all(&dir).map_err(|e| ServerError::Io {
@@ -455,6 +469,8 @@ impl Shard {
                     return Err(produce_error(partition, code, msg));
                 }
             };
+            part.metrics
+                .appended(batch.len(), header.record_count(), info.next_offset);
             if pid >= 0 {
                 part.producers
                     .borrow_mut()
@@ -463,7 +479,9 @@ impl Shard {
             base.get_or_insert(info.base_offset);
             wait_to = info.next_offset;
         }
-        let start = part.log.offsets().log_start;
+        let offsets = part.log.offsets();
+        part.metrics.set_offsets(&offsets);
+        let start = offsets.log_start;
         let resp = ProducePartitionResponse {
             partition,
             error_code: ErrorCode::None,
@@ -520,15 +538,21 @@ impl Shard {
         let o = part.log.offsets();
         // One broker: the high watermark is what the leader has written.
         let hw = o.written;
+        part.metrics.set_offsets(&o);
         match part.log.read(offset, max_bytes, hw).await {
-            Ok(batches) => FetchPartitionResponse {
-                partition,
-                error_code: ErrorCode::None,
-                error_message: None,
-                high_watermark: hw,
-                log_start_offset: o.log_start,
-                batches,
-            },
+            Ok(batches) => {
+                // Counted where they are read: a long-poll pass that the receiving shard
+                // discards (below min_bytes) counts too.
+                part.metrics.fetched(&batches);
+                FetchPartitionResponse {
+                    partition,
+                    error_code: ErrorCode::None,
+                    error_message: None,
+                    high_watermark: hw,
+                    log_start_offset: o.log_start,
+                    batches,
+                }
+            }
             Err(e) => {
                 let (code, msg) = log_error(&e);
                 let mut r = fetch_error(partition, code, msg);
