@@ -1,0 +1,275 @@
+//! Producer -> broker -> consumer round trips through the client SDK, on an in-process
+//! broker listening on 127.0.0.1.
+
+mod client_support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cfa_net::client::partitioner::partition_for_key;
+use cfa_net::client::{
+    Acks, ClientError, Codec, Compression, Consumer, Producer, ProducerConfig, ProducerRecord,
+    TopicPartition,
+};
+use cfa_net::protocol::{ConfigEntry, ErrorCode, OffsetSpec};
+
+use client_support::*;
+
+#[test]
+fn keyed_records_round_trip_in_per_key_order() {
+    let broker = TestBroker::start();
+    broker.create_topic("soccer", 4);
+    let producer = broker.producer();
+    let keys: Vec<String> = (0..10).map(|k| format!("game-{k}")).collect();
+    let records: Vec<ProducerRecord> = (0..300)
+        .map(|i| {
+            let key = &keys[i % keys.len()];
+            ProducerRecord::new("soccer", format!("{key}:{i}")).with_key(key.clone())
+        })
+        .collect();
+    let reports = send_all(&producer, records);
+    let count = NonZeroU32::new(4).expect("4");
+    let mut partition_of_key: BTreeMap<String, u32> = BTreeMap::new();
+    for (i, m) in reports.iter().enumerate() {
+        let key = &keys[i % keys.len()];
+        assert_eq!(
+            m.partition,
+            partition_for_key(key.as_bytes(), count),
+            "{key}"
+        );
+        let seen = partition_of_key.entry(key.clone()).or_insert(m.partition);
+        assert_eq!(*seen, m.partition, "same key, same partition");
+        assert!(m.offset.is_some());
+    }
+    producer.close();
+
+    let mut consumer = Consumer::new(broker.consumer_config(None)).expect("consumer");
+    consumer.assign(partitions("soccer", 4)).expect("assign");
+    let records = poll_n(&mut consumer, 300);
+    assert_eq!(records.len(), 300);
+    let mut last_seq: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &records {
+        let key = String::from_utf8(r.key.as_deref().expect("key").to_vec()).expect("utf-8");
+        let value = value_str(r);
+        let (vkey, seq) = value.split_once(':').expect("key:seq");
+        assert_eq!(vkey, key);
+        let seq: usize = seq.parse().expect("number");
+        if let Some(prev) = last_seq.insert(key.clone(), seq) {
+            assert!(prev < seq, "key {key}: {seq} after {prev}");
+        }
+        assert_eq!(partition_of_key[&key], r.partition);
+        let m = &reports[seq];
+        assert_eq!(
+            m.offset,
+            Some(r.offset),
+            "report and record agree on the offset"
+        );
+    }
+    assert_quiet(&mut consumer, Duration::from_millis(300));
+    consumer.close().expect("close");
+}
+
+#[test]
+fn every_codec_round_trips() {
+    let broker = TestBroker::start();
+    for codec in [
+        Codec::None,
+        Codec::Gzip,
+        Codec::Snappy,
+        Codec::Lz4,
+        Codec::Zstd,
+    ] {
+        let topic = format!("codec-{codec}");
+        broker.create_topic(&topic, 1);
+        let producer = Producer::new(ProducerConfig {
+            compression: Compression::from(codec),
+            linger_ms: 20,
+            ..broker.producer_config()
+        })
+        .expect("producer");
+        let values: Vec<String> = (0..200)
+            .map(|i| format!("{codec} value {i} {}", "x".repeat(i % 50)))
+            .collect();
+        let records = values
+            .iter()
+            .map(|v| {
+                ProducerRecord::new(topic.as_str(), v.clone())
+                    .with_header("codec", Some(Bytes::from(codec.to_string())))
+            })
+            .collect();
+        send_all(&producer, records);
+        producer.close();
+        let mut consumer = Consumer::new(broker.consumer_config(None)).expect("consumer");
+        consumer.assign(partitions(&topic, 1)).expect("assign");
+        let got = poll_n(&mut consumer, values.len());
+        let got_values: Vec<String> = got.iter().map(value_str).collect();
+        assert_eq!(got_values, values, "{codec}");
+        assert_eq!(
+            got[0].headers[0].value.as_deref(),
+            Some(codec.to_string().as_bytes())
+        );
+        let offsets: Vec<u64> = got.iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, (0..values.len() as u64).collect::<Vec<_>>());
+        consumer.close().expect("close");
+    }
+}
+
+#[test]
+fn acks_zero_and_one_deliver() {
+    let broker = TestBroker::start();
+    broker.create_topic("acks", 1);
+    for acks in [Acks::None, Acks::Leader] {
+        let producer = Producer::new(ProducerConfig {
+            acks,
+            enable_idempotence: false,
+            ..broker.producer_config()
+        })
+        .expect("producer");
+        let records = (0..20)
+            .map(|i| ProducerRecord::new("acks", format!("{acks:?}-{i}")))
+            .collect();
+        let reports = send_all(&producer, records);
+        for m in &reports {
+            assert_eq!(m.offset.is_some(), acks != Acks::None, "{acks:?}");
+        }
+        producer.close();
+    }
+    let mut consumer = Consumer::new(broker.consumer_config(None)).expect("consumer");
+    consumer.assign(partitions("acks", 1)).expect("assign");
+    let values: BTreeSet<String> = poll_n(&mut consumer, 40).iter().map(value_str).collect();
+    assert_eq!(values.len(), 40);
+    consumer.close().expect("close");
+}
+
+#[test]
+fn size_limits_name_the_sizes() {
+    let broker = TestBroker::start();
+    let small = [ConfigEntry {
+        key: "max.message.bytes".into(),
+        value: "2048".into(),
+    }];
+    broker
+        .admin()
+        .create_topic("small", Some(1), None, &small)
+        .expect("created");
+    let producer = broker.producer();
+    // Client side: larger than max_request_bytes, refused before sending.
+    let err = producer
+        .send(ProducerRecord::new("small", vec![0u8; 2 << 20]))
+        .expect_err("too large for a request");
+    assert!(matches!(err, ClientError::RecordTooLarge { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("exceeds max_request_bytes 1048576"),
+        "{err}"
+    );
+    // Broker side: within the request limit, above the topic's max.message.bytes.
+    let report = producer
+        .send(ProducerRecord::new("small", vec![7u8; 10_000]))
+        .expect("queued")
+        .wait_timeout(WAIT);
+    let err = report.expect_err("refused by the broker");
+    assert_eq!(err.code(), Some(ErrorCode::RecordTooLarge), "{err}");
+    // A record that fits still goes through.
+    let ok = producer
+        .send(ProducerRecord::new("small", vec![1u8; 100]))
+        .expect("queued")
+        .wait_timeout(WAIT)
+        .expect("delivered");
+    assert_eq!(ok.partition, 0);
+    producer.close();
+}
+
+#[test]
+fn unknown_topics_and_unreachable_brokers_are_named() {
+    let broker = TestBroker::start();
+    let producer = broker.producer();
+    let err = producer
+        .send(ProducerRecord::new("nope", "x"))
+        .expect_err("unknown topic");
+    assert!(err.to_string().starts_with("unknown topic 'nope'"), "{err}");
+    producer.close();
+    let addr = broker.addr();
+    broker.shutdown();
+    let producer = Producer::new(ProducerConfig::new(&addr)).expect("config");
+    let err = producer
+        .send(ProducerRecord::new("t", "x"))
+        .expect_err("no broker");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("broker unreachable at {addr}")),
+        "{err}"
+    );
+}
+
+#[test]
+fn admin_lists_describes_and_deletes() {
+    let broker = TestBroker::start();
+    let admin = broker.admin();
+    admin.create_topic("a", Some(3), None, &[]).expect("a");
+    admin.create_topic("b", Some(1), None, &[]).expect("b");
+    let err = admin
+        .create_topic("a", Some(3), None, &[])
+        .expect_err("exists");
+    assert_eq!(err.code(), Some(ErrorCode::TopicAlreadyExists), "{err}");
+    let names: Vec<String> = admin
+        .list_topics()
+        .expect("list")
+        .into_iter()
+        .map(|t| t.name)
+        .filter(|n| !n.starts_with("__"))
+        .collect();
+    assert_eq!(names, vec!["a", "b"]);
+    let producer = broker.producer();
+    send_all(
+        &producer,
+        (0..5)
+            .map(|i| ProducerRecord::new("a", format!("{i}")).with_partition(1))
+            .collect(),
+    );
+    producer.close();
+    let d = admin.describe_topic("a").expect("describe");
+    assert_eq!(d.partitions.len(), 3);
+    assert_eq!(d.partitions[1].log_end_offset, 5);
+    let latest = admin.list_offsets("a", OffsetSpec::Latest).expect("latest");
+    let ends: Vec<Option<u64>> = latest.iter().map(|(_, l)| l.offset).collect();
+    assert_eq!(ends, vec![Some(0), Some(5), Some(0)]);
+    admin.delete_topic("b").expect("deleted");
+    let err = admin.describe_topic("b").expect_err("gone");
+    assert!(err.to_string().starts_with("unknown topic 'b'"), "{err}");
+}
+
+#[test]
+fn seeks_and_positions() {
+    let broker = TestBroker::start();
+    broker.create_topic("seek", 1);
+    let producer = broker.producer();
+    send_all(
+        &producer,
+        (0..10)
+            .map(|i| ProducerRecord::new("seek", format!("{i}")))
+            .collect(),
+    );
+    producer.close();
+    let tp = TopicPartition::new("seek", 0);
+    let mut consumer = Consumer::new(broker.consumer_config(None)).expect("consumer");
+    consumer.assign(vec![tp.clone()]).expect("assign");
+    assert_eq!(consumer.position(&tp).expect("earliest"), 0);
+    consumer.seek(&tp, 7).expect("seek");
+    let got: Vec<String> = poll_n(&mut consumer, 3).iter().map(value_str).collect();
+    assert_eq!(got, vec!["7", "8", "9"]);
+    assert_eq!(consumer.position(&tp).expect("position"), 10);
+    consumer
+        .seek_to_beginning(std::slice::from_ref(&tp))
+        .expect("beginning");
+    assert_eq!(consumer.position(&tp).expect("position"), 0);
+    assert_eq!(poll_n(&mut consumer, 10).len(), 10);
+    consumer
+        .seek_to_end(std::slice::from_ref(&tp))
+        .expect("end");
+    assert_eq!(consumer.position(&tp).expect("position"), 10);
+    assert_quiet(&mut consumer, Duration::from_millis(300));
+    consumer.close().expect("close");
+}
