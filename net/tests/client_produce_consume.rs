@@ -273,3 +273,45 @@ fn seeks_and_positions() {
     assert_quiet(&mut consumer, Duration::from_millis(300));
     consumer.close().expect("close");
 }
+
+#[test]
+fn records_fail_after_delivery_timeout_and_send_blocks_on_full_memory() {
+    let broker = TestBroker::start();
+    broker.create_topic("lost", 1);
+    let producer = Producer::new(ProducerConfig {
+        request_timeout_ms: 300,
+        delivery_timeout_ms: 1_500,
+        linger_ms: 0,
+        batch_size_bytes: 1024,
+        buffer_memory_bytes: 4096,
+        max_block_ms: 300,
+        ..broker.producer_config()
+    })
+    .expect("producer");
+    send_all(&producer, vec![ProducerRecord::new("lost", "before")]);
+    broker.shutdown();
+    let started = std::time::Instant::now();
+    let pending = producer
+        .send(ProducerRecord::new("lost", vec![1u8; 1500]))
+        .expect("metadata is cached: queued");
+    // The first record holds most of the memory: the next send waits, then gives up.
+    let err = producer
+        .send(ProducerRecord::new("lost", vec![2u8; 3000]))
+        .expect_err("no room");
+    assert!(
+        err.to_string().contains("waiting for buffer memory"),
+        "{err}"
+    );
+    let err = pending.wait_timeout(WAIT).expect_err("never delivered");
+    assert!(matches!(err, ClientError::Timeout { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("delivery to lost-0"), "{text}");
+    assert!(text.contains("last error"), "the cause is named: {text}");
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(1_200), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+    // Memory came back with the failure.
+    assert!(producer
+        .send(ProducerRecord::new("lost", vec![3u8; 3000]))
+        .is_ok());
+}

@@ -107,6 +107,9 @@ pub struct PartitionInfo {
 pub struct TopicInfo {
     pub name: String,
     pub partitions: Vec<PartitionInfo>,
+    /// Partitions with a leader, ascending (kept for the keyless partitioner, which
+    /// needs them for every record).
+    available: Vec<u32>,
 }
 
 impl TopicInfo {
@@ -119,12 +122,8 @@ impl TopicInfo {
     }
 
     /// Partitions that have a leader now (for the keyless partitioner).
-    pub fn available(&self) -> Vec<u32> {
-        self.partitions
-            .iter()
-            .filter(|p| p.leader.is_some())
-            .map(|p| p.partition)
-            .collect()
+    pub fn available(&self) -> &[u32] {
+        &self.available
     }
 
     pub fn leader(&self, partition: u32) -> Option<NodeId> {
@@ -239,9 +238,15 @@ fn topic_info(t: &crate::protocol::TopicMetadata) -> TopicInfo {
         };
         slot.leader_epoch = p.leader_epoch;
     }
+    let available = partitions
+        .iter()
+        .filter(|p| p.leader.is_some())
+        .map(|p| p.partition)
+        .collect();
     TopicInfo {
         name: t.name.clone(),
         partitions,
+        available,
     }
 }
 
@@ -640,7 +645,7 @@ mod tests {
         cache.apply(&response(vec![t]));
         let info = cache.topic("soccer").expect("known");
         assert_eq!(info.partition_count(), 3);
-        assert_eq!(info.available(), vec![0, 2]);
+        assert_eq!(info.available(), &[0, 2]);
         assert_eq!(cache.leader(&TopicPartition::new("soccer", 1)), None);
         assert_eq!(cache.leader(&TopicPartition::new("soccer", 2)), Some(1));
         assert_eq!(cache.leader(&TopicPartition::new("soccer", 3)), None);

@@ -374,7 +374,7 @@ impl Producer {
             None => acc.choose(
                 &record.topic,
                 record.key.as_deref(),
-                &topic.available(),
+                topic.available(),
                 count,
             ),
         };

@@ -141,12 +141,11 @@ impl Accumulator {
         available: &[u32],
         count: NonZeroU32,
     ) -> u32 {
-        let strategy = self.config.keyless;
-        let start = self.config.keyless_start;
-        let keyless = self
-            .keyless
-            .entry(topic.to_owned())
-            .or_insert_with(|| Keyless::new(strategy, start));
+        if !self.keyless.contains_key(topic) {
+            let keyless = Keyless::new(self.config.keyless, self.config.keyless_start);
+            self.keyless.insert(topic.to_owned(), keyless);
+        }
+        let keyless = self.keyless.get_mut(topic).expect("inserted above");
         choose_partition(key, keyless, available, count)
     }
 
@@ -162,12 +161,12 @@ impl Accumulator {
         now: Instant,
     ) -> bool {
         let batch_size = self.config.batch_size_bytes;
-        let queue = self
-            .queues
-            .entry(record.topic.to_owned())
-            .or_default()
-            .entry(partition)
-            .or_default();
+        // Look the topic up by &str: `entry` would allocate its name for every record.
+        if !self.queues.contains_key(record.topic) {
+            self.queues.insert(record.topic.to_owned(), BTreeMap::new());
+        }
+        let topic_queues = self.queues.get_mut(record.topic).expect("inserted above");
+        let queue = topic_queues.entry(partition).or_default();
         let mut wake = false;
         let fits = queue.back().is_some_and(|b| {
             !b.full
