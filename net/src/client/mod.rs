@@ -9,6 +9,26 @@
 //! - [`Admin`]: topics, groups and offsets (what the CLI's `topic` and `group` commands
 //!   call).
 //!
+//! ```no_run
+//! use std::time::Duration;
+//! use cfa_net::client::{Consumer, ConsumerConfig, Producer, ProducerConfig, ProducerRecord};
+//!
+//! # fn main() -> Result<(), cfa_net::client::ClientError> {
+//! let producer = Producer::new(ProducerConfig::new("127.0.0.1:9192"))?;
+//! let report = producer.send(ProducerRecord::new("soccer", "goal").with_key("game-42"))?;
+//! println!("stored at {:?}", report.wait()?.offset);
+//! producer.close();
+//!
+//! let mut consumer = Consumer::new(ConsumerConfig::new("127.0.0.1:9192", Some("website")))?;
+//! consumer.subscribe(&["soccer"], None)?;
+//! for record in consumer.poll(Duration::from_secs(1))? {
+//!     println!("{}-{}@{}: {:?}", record.topic, record.partition, record.offset, record.value);
+//! }
+//! consumer.close()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Layers: [`connection`] (one socket, pipelined requests, a reader thread),
 //! [`metadata`] (brokers, topics, leaders, one connection per broker), then the clients.
 //! Pure pieces (no I/O) live in their own modules so they can be tested alone:
