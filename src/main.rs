@@ -7,6 +7,8 @@ use cfa_bench::disk_probe;
 use cfa_bench::engine_bench::{self, AckMode, Scenario};
 use clap::{Parser, Subcommand};
 
+mod broker_cmd;
+
 #[derive(Parser)]
 #[command(name = "cfa", version, about = "cfa: an event-streaming broker")]
 struct Cli {
@@ -16,6 +18,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a broker until SIGTERM or SIGINT (then it flushes, fsyncs and closes).
+    Broker(broker_cmd::BrokerArgs),
     /// Benchmark an embedded storage engine in a temp dir under a standard load.
     Bench(BenchArgs),
 }
@@ -55,6 +59,7 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
+        Command::Broker(args) => broker_cmd::run(args),
         Command::Bench(args) => bench(args),
     }
 }

@@ -3,3 +3,4 @@ pub mod constants;
 mod generated;
 pub mod protocol;
 pub mod server;
+pub mod testing;

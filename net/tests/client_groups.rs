@@ -379,7 +379,10 @@ fn async_commits_report_in_a_later_poll() {
         .expect("committed");
     assert_eq!(committed.get(&tp), Some(&10));
     assert_eq!(
-        consumer.committed(std::slice::from_ref(&tp)).expect("fetch").get(&tp),
+        consumer
+            .committed(std::slice::from_ref(&tp))
+            .expect("fetch")
+            .get(&tp),
         Some(&10)
     );
     consumer.close().expect("close");

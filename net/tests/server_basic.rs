@@ -2,67 +2,14 @@
 //! offsets, idempotent retries, bad input, restart.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use cfa_engine::batch::decode_records;
-use cfa_engine::{BatchBuilder, ProducerStamp};
+use bytes::BytesMut;
+use cfa_engine::ProducerStamp;
 use cfa_net::protocol::*;
 use cfa_net::server::{Broker, BrokerConfig, BrokerHandle};
-
-struct Raw {
-    stream: TcpStream,
-    next_id: u32,
-    buf: BytesMut,
-    splitter: FrameSplitter,
-}
-
-impl Raw {
-    fn connect(addr: SocketAddr) -> Raw {
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        Raw {
-            stream,
-            next_id: 1,
-            buf: BytesMut::new(),
-            splitter: FrameSplitter::new(),
-        }
-    }
-
-    fn send(&mut self, req: &Request) -> u32 {
-        let id = self.next_id;
-        self.next_id += 1;
-        let frame = encode_request(id, 0, req).expect("encode");
-        self.stream.write_all(&frame.to_bytes()).expect("write");
-        id
-    }
-
-    fn recv(&mut self) -> Option<DecodedResponse> {
-        loop {
-            if let Some(frame) = self.splitter.next_frame(&mut self.buf).expect("frame") {
-                return Some(decode_response(frame).expect("decode"));
-            }
-            let mut chunk = vec![0u8; 64 << 10];
-            let n = match self.stream.read(&mut chunk) {
-                Ok(0) => return None,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
-                Err(e) => panic!("read: {e}"),
-            };
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    fn call(&mut self, req: Request) -> Response {
-        let id = self.send(&req);
-        let r = self.recv().expect("a response");
-        assert_eq!(r.request_id, id);
-        r.response
-    }
-}
+use cfa_net::testing::{batch, values, RawClient};
 
 fn start(dir: &std::path::Path, shards: usize) -> BrokerHandle {
     let mut c = BrokerConfig::for_tests(dir);
@@ -70,123 +17,41 @@ fn start(dir: &std::path::Path, shards: usize) -> BrokerHandle {
     Broker::start(c).expect("broker starts")
 }
 
-fn create(raw: &mut Raw, name: &str, partitions: u32) -> TopicResult {
-    let r = raw.call(Request::CreateTopics(CreateTopicsRequest {
-        topics: vec![CreatableTopic {
-            name: name.into(),
-            partitions: Some(partitions),
-            replication_factor: None,
-            configs: vec![],
-        }],
-        timeout_ms: 10_000,
-    }));
-    match r {
-        Response::CreateTopics(mut c) => c.topics.remove(0),
-        other => panic!("{other:?}"),
-    }
-}
-
-fn batch(values: &[&str], stamp: ProducerStamp) -> Bytes {
-    let mut b = BatchBuilder::new(1_700_000_000_000);
-    for v in values {
-        b.push(1_700_000_000_000, None, Some(v.as_bytes()), &[]);
-    }
-    b.finish(stamp).freeze()
-}
-
-fn produce(
-    raw: &mut Raw,
-    topic: &str,
-    partition: u32,
-    batches: Vec<Bytes>,
-    acks: Acks,
-) -> ProducePartitionResponse {
-    let r = raw.call(Request::Produce(ProduceRequest {
-        acks,
-        timeout_ms: 10_000,
-        topics: vec![ProduceTopic {
-            name: topic.into(),
-            partitions: vec![ProducePartition { partition, batches }],
-        }],
-    }));
-    match r {
-        Response::Produce(mut p) => p.topics.remove(0).partitions.remove(0),
-        other => panic!("{other:?}"),
-    }
-}
-
-fn fetch(
-    raw: &mut Raw,
-    topic: &str,
-    partition: u32,
-    offset: u64,
-    wait_ms: u32,
-) -> FetchPartitionResponse {
-    let r = raw.call(Request::Fetch(FetchRequest {
-        replica_id: None,
-        max_wait_ms: wait_ms,
-        min_bytes: 1,
-        max_bytes: 1 << 20,
-        topics: vec![FetchTopic {
-            name: topic.into(),
-            partitions: vec![FetchPartition {
-                partition,
-                fetch_offset: offset,
-                partition_max_bytes: 1 << 20,
-            }],
-        }],
-    }));
-    match r {
-        Response::Fetch(mut f) => f.topics.remove(0).partitions.remove(0),
-        other => panic!("{other:?}"),
-    }
-}
-
-fn values(batches: &[Bytes]) -> Vec<String> {
-    batches
-        .iter()
-        .flat_map(|b| decode_records(b).expect("records"))
-        .map(|r| String::from_utf8(r.value.expect("value").to_vec()).expect("utf8"))
-        .collect()
-}
-
 #[test]
 fn produce_fetch_and_metadata_on_two_shards() {
     let dir = tempfile::tempdir().expect("tempdir");
     let broker = start(dir.path(), 2);
-    let mut raw = Raw::connect(broker.local_addr());
-    assert_eq!(create(&mut raw, "soccer", 4).error_code, ErrorCode::None);
+    let mut raw = RawClient::connect(broker.local_addr()).expect("connect");
+    assert_eq!(raw.create_topic("soccer", 4).error_code, ErrorCode::None);
     assert_eq!(
-        create(&mut raw, "soccer", 4).error_code,
+        raw.create_topic("soccer", 4).error_code,
         ErrorCode::TopicAlreadyExists
     );
     assert_eq!(
-        create(&mut raw, "bad name", 1).error_code,
+        raw.create_topic("bad name", 1).error_code,
         ErrorCode::InvalidTopicName
     );
     assert_eq!(
-        create(&mut raw, "zero", 0).error_code,
+        raw.create_topic("zero", 0).error_code,
         ErrorCode::InvalidPartitions
     );
     // Every partition, whichever shard owns it, takes and returns records.
     for p in 0..4 {
-        let r = produce(
-            &mut raw,
+        let r = raw.produce(
             "soccer",
             p,
             vec![batch(&["a", "b"], ProducerStamp::NONE)],
             Acks::All,
         );
         assert_eq!((r.error_code, r.base_offset), (ErrorCode::None, 0), "{r:?}");
-        let r = produce(
-            &mut raw,
+        let r = raw.produce(
             "soccer",
             p,
             vec![batch(&["c"], ProducerStamp::NONE)],
             Acks::Leader,
         );
         assert_eq!((r.error_code, r.base_offset), (ErrorCode::None, 2));
-        let f = fetch(&mut raw, "soccer", p, 0, 0);
+        let f = raw.fetch("soccer", p, 0, 0);
         assert_eq!(f.error_code, ErrorCode::None);
         assert_eq!(f.high_watermark, 3);
         assert_eq!(values(&f.batches), ["a", "b", "c"]);
@@ -203,16 +68,14 @@ fn produce_fetch_and_metadata_on_two_shards() {
         }
         other => panic!("{other:?}"),
     }
-    let r = produce(
-        &mut raw,
+    let r = raw.produce(
         "nope",
         0,
         vec![batch(&["x"], ProducerStamp::NONE)],
         Acks::All,
     );
     assert_eq!(r.error_code, ErrorCode::UnknownTopic);
-    let r = produce(
-        &mut raw,
+    let r = raw.produce(
         "soccer",
         9,
         vec![batch(&["x"], ProducerStamp::NONE)],
@@ -227,13 +90,12 @@ fn long_poll_returns_when_data_arrives() {
     let dir = tempfile::tempdir().expect("tempdir");
     let broker = start(dir.path(), 2);
     let addr = broker.local_addr();
-    let mut raw = Raw::connect(addr);
-    assert_eq!(create(&mut raw, "t", 2).error_code, ErrorCode::None);
+    let mut raw = RawClient::connect(addr).expect("connect");
+    assert_eq!(raw.create_topic("t", 2).error_code, ErrorCode::None);
     let producer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(300));
-        let mut raw = Raw::connect(addr);
-        produce(
-            &mut raw,
+        let mut raw = RawClient::connect(addr).expect("connect");
+        raw.produce(
             "t",
             1,
             vec![batch(&["late"], ProducerStamp::NONE)],
@@ -241,7 +103,7 @@ fn long_poll_returns_when_data_arrives() {
         )
     });
     let t0 = std::time::Instant::now();
-    let f = fetch(&mut raw, "t", 1, 0, 5_000);
+    let f = raw.fetch("t", 1, 0, 5_000);
     let waited = t0.elapsed();
     assert_eq!(values(&f.batches), ["late"]);
     assert!(
@@ -254,7 +116,7 @@ fn long_poll_returns_when_data_arrives() {
     );
     // Nothing arrives: the fetch ends at max_wait with no data.
     let t0 = std::time::Instant::now();
-    let f = fetch(&mut raw, "t", 0, 0, 200);
+    let f = raw.fetch("t", 0, 0, 200);
     assert!(f.batches.is_empty() && t0.elapsed() >= Duration::from_millis(190));
     broker.shutdown().expect("clean shutdown");
 }
@@ -263,8 +125,8 @@ fn long_poll_returns_when_data_arrives() {
 fn idempotent_retries_are_written_once_and_data_survives_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let broker = start(dir.path(), 1);
-    let mut raw = Raw::connect(broker.local_addr());
-    assert_eq!(create(&mut raw, "idem", 1).error_code, ErrorCode::None);
+    let mut raw = RawClient::connect(broker.local_addr()).expect("connect");
+    assert_eq!(raw.create_topic("idem", 1).error_code, ErrorCode::None);
     let pid = match raw.call(Request::InitProducerId(InitProducerIdRequest {
         current: None,
     })) {
@@ -282,33 +144,29 @@ fn idempotent_retries_are_written_once_and_data_survives_restart() {
     let b0 = batch(&["one", "two"], stamp(0));
     let b1 = batch(&["three"], stamp(2));
     assert_eq!(
-        produce(&mut raw, "idem", 0, vec![b0.clone()], Acks::All).base_offset,
+        raw.produce("idem", 0, vec![b0.clone()], Acks::All)
+            .base_offset,
         0
     );
     assert_eq!(
-        produce(&mut raw, "idem", 0, vec![b1.clone()], Acks::All).base_offset,
+        raw.produce("idem", 0, vec![b1.clone()], Acks::All)
+            .base_offset,
         2
     );
     // The response to b0 was "lost": the producer sends it again, byte for byte.
-    let again = produce(&mut raw, "idem", 0, vec![b0], Acks::All);
+    let again = raw.produce("idem", 0, vec![b0], Acks::All);
     assert_eq!((again.error_code, again.base_offset), (ErrorCode::None, 0));
     // A gap in sequences is refused.
-    let gap = produce(
-        &mut raw,
-        "idem",
-        0,
-        vec![batch(&["x"], stamp(9))],
-        Acks::All,
-    );
+    let gap = raw.produce("idem", 0, vec![batch(&["x"], stamp(9))], Acks::All);
     assert_eq!(gap.error_code, ErrorCode::OutOfOrderSequence);
-    let f = fetch(&mut raw, "idem", 0, 0, 0);
+    let f = raw.fetch("idem", 0, 0, 0);
     assert_eq!(values(&f.batches), ["one", "two", "three"], "written once");
     drop(raw);
     broker.shutdown().expect("clean shutdown");
     // Restart: topics and records are back.
     let broker = start(dir.path(), 1);
-    let mut raw = Raw::connect(broker.local_addr());
-    let f = fetch(&mut raw, "idem", 0, 0, 0);
+    let mut raw = RawClient::connect(broker.local_addr()).expect("connect");
+    let f = raw.fetch("idem", 0, 0, 0);
     assert_eq!(values(&f.batches), ["one", "two", "three"]);
     broker.shutdown().expect("clean shutdown");
 }
@@ -318,8 +176,8 @@ fn bad_input_gets_an_error_or_a_closed_connection_and_others_are_served() {
     let dir = tempfile::tempdir().expect("tempdir");
     let broker = start(dir.path(), 1);
     let addr = broker.local_addr();
-    let mut good = Raw::connect(addr);
-    assert_eq!(create(&mut good, "t", 1).error_code, ErrorCode::None);
+    let mut good = RawClient::connect(addr).expect("connect");
+    assert_eq!(good.create_topic("t", 1).error_code, ErrorCode::None);
     // A frame length of 2^31: the broker closes that connection.
     let mut bad = TcpStream::connect(addr).expect("connect");
     bad.set_read_timeout(Some(Duration::from_secs(5)))
@@ -341,12 +199,11 @@ fn bad_input_gets_an_error_or_a_closed_connection_and_others_are_served() {
     let mut b = BytesMut::from(&batch(&["ok"], ProducerStamp::NONE)[..]);
     let last = b.len() - 1;
     b[last] ^= 0xFF;
-    let r = produce(&mut good, "t", 0, vec![b.freeze()], Acks::All);
+    let r = good.produce("t", 0, vec![b.freeze()], Acks::All);
     assert_eq!(r.error_code, ErrorCode::CorruptMessage, "{r:?}");
     // A batch over max.message.bytes.
     let big = "x".repeat(2 << 20);
-    let r = produce(
-        &mut good,
+    let r = good.produce(
         "t",
         0,
         vec![batch(&[big.as_str()], ProducerStamp::NONE)],
@@ -358,8 +215,7 @@ fn bad_input_gets_an_error_or_a_closed_connection_and_others_are_served() {
         .unwrap_or_default()
         .contains("max.message.bytes"));
     // Nothing partial was appended; the good connection still works.
-    let r = produce(
-        &mut good,
+    let r = good.produce(
         "t",
         0,
         vec![batch(&["fine"], ProducerStamp::NONE)],
