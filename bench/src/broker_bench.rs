@@ -174,17 +174,17 @@ fn produce(
     let deadline = start + Duration::from_secs_f64(s.duration_s);
     let mut sent = 0u64;
     while sent < max_records && (sent % 1024 != 0 || Instant::now() < deadline) {
-        let t0 = Instant::now();
-        let report = producer.send(ProducerRecord::new(topic.to_owned(), value.clone()))?;
         sent += 1;
+        // Only sampled records read the clock: a clock read per record showed in profiles.
+        let sample = (sent % LATENCY_SAMPLE_EVERY == 0).then(|| (latency.clone(), Instant::now()));
+        let report = producer.send(ProducerRecord::new(topic.to_owned(), value.clone()))?;
         let (delivered, errors) = (delivered.clone(), errors.clone());
-        let sample = (sent % LATENCY_SAMPLE_EVERY == 0).then(|| latency.clone());
         report.on_delivery(move |r| {
             match r {
                 Ok(_) => delivered.fetch_add(1, Ordering::Relaxed),
                 Err(_) => errors.fetch_add(1, Ordering::Relaxed),
             };
-            if let Some(h) = sample {
+            if let Some((h, t0)) = sample {
                 let us = t0.elapsed().as_micros().max(1) as u64;
                 if let Ok(mut h) = h.lock() {
                     h.saturating_record(us);

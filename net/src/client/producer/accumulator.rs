@@ -8,7 +8,9 @@
 //! A batch is *ready* to send when it is full (or a later batch exists), when it has
 //! waited `linger`, or when a flush or close is in progress.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+
+use ahash::AHashMap as HashMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

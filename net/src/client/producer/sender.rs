@@ -16,7 +16,9 @@
 //!   nothing is in flight, bumps its epoch (InitProducerId with the current identity),
 //!   and renumbers the batches still waiting from 0, as Kafka's idempotent producer does.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+
+use ahash::AHashMap as HashMap;
 use std::mem::offset_of;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;

@@ -10,7 +10,9 @@
 //! Sequences are kept as u64 counters that never wrap and stamped modulo 2^31 (the wire
 //! field is a non-negative i32 that wraps to 0, as in Kafka).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use ahash::AHashMap as HashMap;
 
 use crate::client::TopicPartition;
 
