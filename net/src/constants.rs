@@ -204,6 +204,15 @@ pub const CONNECTION_INFLIGHT_REQUESTS_MAX: usize = 64;
 /// Bytes asked of the socket per read (64 KiB), more when a frame needs more.
 pub const CONNECTION_READ_BYTES: usize = 64 << 10;
 
+/// How often each shard applies retention (retention.ms / retention.bytes) to its
+/// partitions, as Kafka's log.retention.check.interval.ms (default 5 min). One timer per
+/// shard; a partition whose active segment rolls is also checked right away.
+pub const RETENTION_CHECK_INTERVAL_MS_DEFAULT: u64 = 300_000;
+/// Shortest check interval accepted (10 ms): below it the timer costs more than it buys.
+pub const RETENTION_CHECK_INTERVAL_MS_MIN: u64 = 10;
+/// Longest check interval accepted (1 day).
+pub const RETENTION_CHECK_INTERVAL_MS_MAX: u64 = 86_400_000;
+
 /// Messages one shard may have queued to another over the mesh.
 pub const MESH_CHANNEL_CAPACITY: usize = 1024;
 
@@ -222,6 +231,17 @@ pub const OFFSETS_TOPIC_SEGMENT_BYTES: u64 = 64 << 20;
 pub const PRODUCERS_PER_PARTITION_MAX: usize = 1024;
 /// Batches remembered per producer and partition for duplicate detection (Kafka: 5).
 pub const PRODUCER_BATCHES_KEPT: usize = 5;
+/// A partition's producer table is rebuilt after a crash (no valid snapshot) from about
+/// this many bytes at the end of its log (64 MiB): Kafka's clients retry a batch for at most
+/// delivery.timeout.ms (2 min), so a retry older than the last 64 MiB of a partition is
+/// unlikely. The rebuild starts at the base of the segment holding that point, so it reads
+/// at most this plus one segment (the engine's crash recovery already scans the active one).
+pub const PRODUCER_STATE_REBUILD_BYTES: u64 = 64 << 20;
+/// Bytes asked of the log per read while rebuilding producer state (1 MiB).
+pub const PRODUCER_STATE_REBUILD_READ_BYTES: usize = 1 << 20;
+/// The producer-state snapshot file in each partition directory (docs/format.md).
+pub const PRODUCER_SNAPSHOT_FILE: &str = "producers.snapshot";
+
 /// Producer ids reserved per durable write of the id counter.
 pub const PRODUCER_ID_BLOCK: i64 = 1000;
 

@@ -11,8 +11,9 @@ use serde::Deserialize;
 
 use crate::constants::{
     CONNECTION_INFLIGHT_BYTES_DEFAULT, CONNECTION_INFLIGHT_BYTES_MAX,
-    CONNECTION_INFLIGHT_BYTES_MIN, LISTEN_DEFAULT, SHARDS_MAX, SHARD_IO_MEMORY_BYTES_DEFAULT,
-    SHARD_IO_MEMORY_BYTES_MAX, SHARD_IO_MEMORY_BYTES_MIN,
+    CONNECTION_INFLIGHT_BYTES_MIN, LISTEN_DEFAULT, RETENTION_CHECK_INTERVAL_MS_DEFAULT,
+    RETENTION_CHECK_INTERVAL_MS_MAX, RETENTION_CHECK_INTERVAL_MS_MIN, SHARDS_MAX,
+    SHARD_IO_MEMORY_BYTES_DEFAULT, SHARD_IO_MEMORY_BYTES_MAX, SHARD_IO_MEMORY_BYTES_MIN,
 };
 use crate::server::ServerError;
 
@@ -27,6 +28,7 @@ pub struct BrokerTuning {
     pub io_memory_bytes: Option<usize>,
     pub connection_inflight_bytes: Option<usize>,
     pub metrics_listen: Option<String>,
+    pub retention_check_interval_ms: Option<u64>,
 }
 
 /// A whole tuning profile as the broker reads it. Sections other brokers' tools read
@@ -70,6 +72,8 @@ pub struct BrokerConfig {
     pub connection_inflight_bytes: usize,
     /// Prometheus text endpoint, if any.
     pub metrics_listen: Option<SocketAddr>,
+    /// How often each shard deletes segments past retention.ms / retention.bytes.
+    pub retention_check_interval_ms: u64,
     /// Defaults for every partition log; topics may override some keys.
     pub log: LogConfig,
 }
@@ -114,6 +118,9 @@ impl BrokerConfig {
                 .as_deref()
                 .map(|s| parse_addr("broker.metrics_listen", s))
                 .transpose()?,
+            retention_check_interval_ms: b
+                .retention_check_interval_ms
+                .unwrap_or(RETENTION_CHECK_INTERVAL_MS_DEFAULT),
             log,
         };
         config.validate()?;
@@ -130,6 +137,7 @@ impl BrokerConfig {
             io_memory_bytes: SHARD_IO_MEMORY_BYTES_MIN,
             connection_inflight_bytes: CONNECTION_INFLIGHT_BYTES_DEFAULT,
             metrics_listen: None,
+            retention_check_interval_ms: RETENTION_CHECK_INTERVAL_MS_DEFAULT,
             log: LogConfig {
                 segment_bytes: 16 << 20,
                 ..LogConfig::default()
@@ -158,6 +166,13 @@ impl BrokerConfig {
             return bad(format!(
                 "broker.connection_inflight_bytes = {}: must be {CONNECTION_INFLIGHT_BYTES_MIN}..={CONNECTION_INFLIGHT_BYTES_MAX}",
                 self.connection_inflight_bytes
+            ));
+        }
+        let retention = RETENTION_CHECK_INTERVAL_MS_MIN..=RETENTION_CHECK_INTERVAL_MS_MAX;
+        if !retention.contains(&self.retention_check_interval_ms) {
+            return bad(format!(
+                "broker.retention_check_interval_ms = {}: must be {RETENTION_CHECK_INTERVAL_MS_MIN}..={RETENTION_CHECK_INTERVAL_MS_MAX}",
+                self.retention_check_interval_ms
             ));
         }
         if (self.connection_inflight_bytes as u64) < u64::from(self.log.max_message_bytes) {
@@ -192,6 +207,12 @@ mod tests {
         let p = profile("[broker]\nshards = 100000").expect("parses");
         let e = BrokerConfig::from_profile(&p).expect_err("too many shards");
         assert!(e.to_string().contains("broker.shards"), "{e}");
+        let p = profile("[broker]\nretention_check_interval_ms = 0").expect("parses");
+        let e = BrokerConfig::from_profile(&p).expect_err("interval too short");
+        assert!(e.to_string().contains("retention_check_interval_ms"), "{e}");
+        let p = profile("[broker]\nretention_check_interval_ms = 100").expect("parses");
+        let c = BrokerConfig::from_profile(&p).expect("in range");
+        assert_eq!(c.retention_check_interval_ms, 100);
         let p = profile("[log]\nmax_message_bytes = 1").expect("parses");
         assert!(BrokerConfig::from_profile(&p).is_err());
     }
@@ -201,6 +222,10 @@ mod tests {
         let c = BrokerConfig::from_profile(&Profile::default()).expect("defaults");
         assert_eq!(c.listen.to_string(), LISTEN_DEFAULT);
         assert!(c.shards >= 1);
+        assert_eq!(
+            c.retention_check_interval_ms,
+            RETENTION_CHECK_INTERVAL_MS_DEFAULT
+        );
         BrokerConfig::for_tests(Path::new("/tmp/x"))
             .validate()
             .expect("test config");

@@ -9,6 +9,8 @@ mod groups;
 mod handlers;
 pub mod idempotence;
 pub mod metrics;
+pub mod producer_state;
+mod retention;
 mod shard;
 mod slot;
 pub mod topics;
@@ -309,6 +311,7 @@ async fn run_shard(
     if let Some(admin) = &shard.admin {
         admin.groups.start(&shard).await?;
     }
+    let retention = glommio::spawn_local(retention::run(shard.clone()));
     if id != 0 {
         let _ = ready.send(Ok(addr));
     }
@@ -318,6 +321,9 @@ async fn run_shard(
     if let Some(admin) = &shard.admin {
         admin.groups.stop().await;
     }
+    // Retention ends before the partitions close (a pass in progress finishes first).
+    shard.retention.stop();
+    retention.await;
     shard.close_all().await
 }
 

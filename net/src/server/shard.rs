@@ -26,11 +26,14 @@ use crate::protocol::{
 use crate::server::config::BrokerConfig;
 use crate::server::idempotence::{ProducerTable, Verdict};
 use crate::server::metrics::{MeteredStorage, Metrics, PartitionMetrics};
+use crate::server::producer_state;
+use crate::server::retention::Retention;
 use crate::server::slot::Slot;
 use crate::server::topics::{TopicMeta, TopicTable, OFFSETS_TOPIC};
 use crate::server::ServerError;
 
-pub(crate) type Log = PartitionLog<MeteredStorage<GlommioStorage>>;
+pub(crate) type Store = MeteredStorage<GlommioStorage>;
+pub(crate) type Log = PartitionLog<Store>;
 
 /// The shard that owns a partition.
 pub fn owner_shard(topic: &str, partition: u32, shards: usize) -> usize {
@@ -111,6 +114,13 @@ pub(crate) struct Partition {
     pub stop: Rc<StopSignal>,
     /// Its counters in the metrics registry.
     pub metrics: Arc<PartitionMetrics>,
+    /// The file layer of its log (the producer snapshot is written through it).
+    pub storage: Store,
+    /// Its active segment rolled since the last retention check.
+    pub retention_due: Cell<bool>,
+    /// `true` once the log is closed. Held by a retention pass and by the close, so a
+    /// close waits for retention in progress and retention never touches a closed log.
+    pub lifecycle: async_lock::Mutex<bool>,
 }
 
 pub(crate) struct Shard {
@@ -129,6 +139,8 @@ pub(crate) struct Shard {
     pub advertised: std::net::SocketAddr,
     /// The broker's metrics registry (this shard's own counters: `metrics.shard(id)`).
     pub metrics: Arc<Metrics>,
+    /// The retention task's controls.
+    pub retention: Retention,
 }
 
 fn produce_error(partition: u32, code: ErrorCode, msg: String) -> ProducePartitionResponse {
@@ -158,6 +170,32 @@ pub(crate) fn log_error(e: &LogError) -> (ErrorCode, String) {
     (ErrorCode::from(e), e.to_string())
 }
 
+/// Stops a partition's maintenance, waits for a retention pass in progress, closes its
+/// log and, with `keep_state` and a healthy log, writes its producer snapshot for the log
+/// end offset it closed at. A failed snapshot is logged, not returned: the next start
+/// rebuilds the table from the log.
+async fn close_partition(part: &Partition, keep_state: bool) -> Result<(), LogError> {
+    part.stop.stop();
+    let mut closed = part.lifecycle.lock().await;
+    *closed = true;
+    // Taken together, with no await in between: the table holds exactly the batches
+    // appended below this offset. Appends that slip in during the close only make the
+    // snapshot stale (the next open rebuilds), never wrong.
+    let end = part.log.offsets().next;
+    let snapshot = keep_state.then(|| part.producers.borrow().encode_snapshot(end));
+    part.log.close().await?;
+    let Some(snapshot) = snapshot else {
+        return Ok(());
+    };
+    if part.log.poisoned().is_some() {
+        return Ok(());
+    }
+    if let Err(e) = producer_state::store(&part.storage, part.log.dir(), &snapshot).await {
+        tracing::warn!(error = %e, "the next start rebuilds the producer table from the log");
+    }
+    Ok(())
+}
+
 impl Shard {
     pub fn new(
         id: usize,
@@ -184,6 +222,7 @@ impl Shard {
             admin,
             advertised,
             metrics,
+            retention: Retention::default(),
         }
     }
 
@@ -223,7 +262,9 @@ impl Shard {
         }
         let dir = self.config.data_dir.join(id.dir_name());
         let storage = MeteredStorage::new(GlommioStorage, self.metrics.shard(self.id).clone());
-        let log = PartitionLog::open(storage, &dir, config, self.clock.clone()).await?;
+        let log = PartitionLog::open(storage.clone(), &dir, config, self.clock.clone()).await?;
+        let (producers, origin) = producer_state::load(&storage, &log).await?;
+        tracing::debug!(partition = %id, producers = producers.len(), ?origin, "producer state loaded");
         let log = Rc::new(log);
         let metrics = self.metrics.register_partition(topic, p);
         metrics.set_offsets(&log.offsets());
@@ -239,9 +280,12 @@ impl Shard {
         }
         let part = Rc::new(Partition {
             log,
-            producers: RefCell::new(ProducerTable::new()),
+            producers: RefCell::new(producers),
             stop,
             metrics,
+            storage,
+            retention_due: Cell::new(false),
+            lifecycle: async_lock::Mutex::new(false),
         });
         self.partitions.borrow_mut().insert(id, part);
         Ok(())
@@ -259,10 +303,9 @@ impl Shard {
         for id in ids {
             let part = self.partitions.borrow_mut().remove(&id);
             if let Some(part) = part {
-                part.stop.stop();
                 self.metrics
                     .unregister_partition(&id.topic, id.partition, &part.metrics);
-                part.log.close().await?;
+                close_partition(&part, false).await?;
                 let dir = self.config.data_dir.join(id.dir_name());
                 std::fs::remove_dir_all(&dir).map_err(|e| ServerError::Io {
                     what: format!("deleting {}", dir.display()),
@@ -284,8 +327,7 @@ impl Shard {
             .collect();
         let mut first_err = None;
         for part in parts {
-            part.stop.stop();
-            if let Err(e) = part.log.close().await {
+            if let Err(e) = close_partition(&part, true).await {
                 tracing::error!(partition = %part.log.dir().display(), error = %e, "closing a partition");
                 first_err.get_or_insert(ServerError::Log(e));
             }
@@ -439,6 +481,7 @@ impl Shard {
         };
         let mut base = None;
         let mut wait_to = 0;
+        let segments = part.log.segment_count();
         for batch in batches {
             let header = match BatchHeader::parse(batch) {
                 Ok(h) => *h,
@@ -478,6 +521,9 @@ impl Shard {
             }
             base.get_or_insert(info.base_offset);
             wait_to = info.next_offset;
+        }
+        if part.log.segment_count() > segments {
+            self.retention.rolled(&part);
         }
         let offsets = part.log.offsets();
         part.metrics.set_offsets(&offsets);
