@@ -1,10 +1,17 @@
 //! The `cfa` command: CLI parsing and wiring only; the work lives in the crates.
 
+use std::process::ExitCode;
+
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 mod bench_cmd;
 mod broker_cmd;
+mod client_cmd;
+mod consume_cmd;
+mod group_cmd;
+mod produce_cmd;
+mod topic_cmd;
 
 #[derive(Parser)]
 #[command(name = "cfa", version, about = "cfa: an event-streaming broker")]
@@ -20,15 +27,38 @@ enum Command {
     /// Benchmark an embedded broker (or --bootstrap ADDR) under a standard load through
     /// the client SDK; --engine benchmarks the storage engine alone.
     Bench(bench_cmd::BenchArgs),
+    /// Create, list, describe or delete topics.
+    Topic(topic_cmd::TopicArgs),
+    /// Send stdin to a topic, one record per line.
+    Produce(produce_cmd::ProduceArgs),
+    /// Print a topic's records, one value per line.
+    Consume(consume_cmd::ConsumeArgs),
+    /// List consumer groups, or describe one: members, committed offsets, lag.
+    Group(group_cmd::GroupArgs),
 }
 
-fn main() -> Result<()> {
+/// Exit code 0 on success; on failure one line on stderr naming the cause, and 1.
+fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    match run(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cfa: {}", client_cmd::error_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
         Command::Broker(args) => broker_cmd::run(args),
         Command::Bench(args) => bench_cmd::run(args),
+        Command::Topic(args) => topic_cmd::run(args),
+        Command::Produce(args) => produce_cmd::run(args),
+        Command::Consume(args) => consume_cmd::run(args),
+        Command::Group(args) => group_cmd::run(args),
     }
 }
