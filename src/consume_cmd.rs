@@ -15,7 +15,8 @@
 //! (SIGINT) or SIGTERM. With `--group`, waiting for the group to form is not idleness:
 //! the `--timeout-ms` clock starts when the consumer has joined (and restarts at each
 //! rebalance); joining may take up to `CONSUME_JOIN_WAIT_MS_MAX` on top of it. Reaching a
-//! stop condition exits 0, as does a closed stdout (`cfa consume ... | head`).
+//! stop condition exits 0, as does a closed stdout (`cfa consume ... | head`; noticed at
+//! the next write, so an idle topic keeps it running until a record or a signal comes).
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
