@@ -122,6 +122,11 @@ fn eventually<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T>
 
 /// The value of a partition gauge in the Prometheus text of the metrics endpoint.
 fn scrape_gauge(addr: SocketAddr, family: &str, topic: &str) -> Option<u64> {
+    scrape_counter(addr, family, &format!("topic=\"{topic}\""))
+}
+
+/// The value of a sample whose labels include `labels` (as written, e.g. `api="Produce"`).
+fn scrape_counter(addr: SocketAddr, family: &str, labels: &str) -> Option<u64> {
     let mut s = TcpStream::connect(addr).expect("metrics connect");
     s.set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
@@ -129,9 +134,8 @@ fn scrape_gauge(addr: SocketAddr, family: &str, topic: &str) -> Option<u64> {
         .expect("request");
     let mut text = String::new();
     s.read_to_string(&mut text).expect("response");
-    let topic_label = format!("topic=\"{topic}\"");
     text.lines()
-        .filter(|l| l.starts_with(&format!("{family}{{")) && l.contains(&topic_label))
+        .filter(|l| l.starts_with(&format!("{family}{{")) && l.contains(labels))
         .find_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .map(|v| v as u64)
 }
@@ -523,4 +527,218 @@ fn create_topics_refuses_bad_partition_counts_and_names() {
     }
     assert_eq!(raw.create_topic("parts", 1).error_code, ErrorCode::None);
     broker.shutdown().expect("clean shutdown");
+}
+
+// ---- overload ----
+
+fn produce_frame(id: u32, tag: u64, bytes: usize) -> Bytes {
+    let req = Request::Produce(ProduceRequest {
+        acks: Acks::Leader,
+        timeout_ms: 30_000,
+        topics: vec![ProduceTopic {
+            name: "flood".into(),
+            partitions: vec![ProducePartition {
+                partition: 0,
+                batches: vec![fresh_batch(tag, bytes)],
+            }],
+        }],
+    });
+    encode_request(id, 0, &req).expect("encode").to_bytes()
+}
+
+/// A long poll on an empty partition: its response is the first one the connection owes,
+/// so every response after it waits (responses go out in request order).
+fn long_poll_frame(id: u32) -> Bytes {
+    let req = Request::Fetch(FetchRequest {
+        replica_id: None,
+        max_wait_ms: 30_000,
+        min_bytes: 1,
+        max_bytes: 1 << 20,
+        topics: vec![FetchTopic {
+            name: "idle".into(),
+            partitions: vec![FetchPartition {
+                partition: 0,
+                fetch_offset: 0,
+                partition_max_bytes: 1 << 20,
+            }],
+        }],
+    });
+    encode_request(id, 0, &req).expect("encode").to_bytes()
+}
+
+/// Writes frames as fast as the socket takes them until a write makes no progress for a
+/// second; reports (bytes written, frames started), then on `go` finishes the frame it
+/// was in and returns.
+fn flood(
+    mut w: TcpStream,
+    batch_bytes: usize,
+    cap_bytes: usize,
+    blocked: std::sync::mpsc::Sender<(usize, u32)>,
+    go: std::sync::mpsc::Receiver<()>,
+) {
+    w.set_write_timeout(Some(Duration::from_secs(1)))
+        .expect("timeout");
+    let (mut written, mut frames) = (0usize, 0u32);
+    loop {
+        // Request ids from 2 (1 is the long poll); batch tags = offsets from 0.
+        let frame = produce_frame(frames + 2, u64::from(frames), batch_bytes);
+        frames += 1;
+        let mut at = 0;
+        while at < frame.len() {
+            match w.write(&frame[at..]) {
+                Ok(n) => {
+                    at += n;
+                    written += n;
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    blocked.send((written, frames)).expect("main waits");
+                    go.recv().expect("go");
+                    w.set_write_timeout(Some(Duration::from_secs(10)))
+                        .expect("timeout");
+                    w.write_all(&frame[at..]).expect("the rest of the frame");
+                    return;
+                }
+                Err(e) => panic!("write: {e}"),
+            }
+        }
+        if written > cap_bytes {
+            // Never blocked: the broker kept reading. Main fails the test on the figures.
+            blocked.send((written, frames)).expect("main waits");
+            return;
+        }
+    }
+}
+
+/// A producer pipelines acks=1 requests on one connection as fast as it can while the
+/// broker cannot answer any of them (a long poll heads the response queue) and the client
+/// reads nothing. The broker must stop reading at `connection_inflight_bytes`, so the
+/// client's writes block; then every request is answered and every batch is readable.
+///
+/// Why a long poll holds the responses rather than a socket the client leaves unread: on
+/// loopback, a client that writes non-stop and never reads got its writes stuck while the
+/// broker had read and answered every byte sent (measured: 0 requests held), a TCP stall
+/// on the client side, so that setup never reached the broker's bound.
+#[test]
+fn a_client_that_floods_one_connection_is_held_to_the_inflight_bound() {
+    const INFLIGHT: usize = 1 << 20;
+    const BATCH: usize = 128 << 10;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = start_with(dir.path(), |c| {
+        c.connection_inflight_bytes = INFLIGHT;
+        c.metrics_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    });
+    let metrics = broker.metrics_addr().expect("metrics endpoint");
+    let addr = broker.local_addr();
+    let mut admin = RawClient::connect(addr).expect("connect");
+    assert_eq!(admin.create_topic("flood", 1).error_code, ErrorCode::None);
+    assert_eq!(admin.create_topic("idle", 1).error_code, ErrorCode::None);
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    let poll = long_poll_frame(1);
+    stream.write_all(&poll).expect("long poll");
+    let frame_bytes = produce_frame(2, 0, BATCH).len();
+    // What the client may get out before its writes stop: the broker's bound plus the
+    // socket buffers of the request path (the client's send buffer, the broker's receive
+    // buffer): 16 MiB is several times what loopback autotuning reached here.
+    let allowed = INFLIGHT + (16 << 20);
+    let (blocked_tx, blocked_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel();
+    let w = stream.try_clone().expect("clone");
+    let writer = std::thread::spawn(move || {
+        flood(w, BATCH, allowed + (64 << 20), blocked_tx, go_rx);
+    });
+    let (written, frames) = blocked_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the writer reports");
+    // The broker's own view, steady while the client is blocked: requests appended (one
+    // record each) and answered (none can be yet). Appended and unanswered = held.
+    let appended = scrape_gauge(metrics, "cfa_partition_log_end_offset", "flood")
+        .expect("log end gauge") as usize;
+    let answered = scrape_counter(metrics, "cfa_requests_total", "api=\"Produce\"").unwrap_or(0);
+    println!(
+        "flood: {written} bytes written ({frames} requests of {frame_bytes} bytes) before \
+         the writes blocked; the broker holds {appended} requests, answered {answered} \
+         (bound {INFLIGHT}, allowed written {allowed})"
+    );
+    assert_eq!(answered, 0, "the long poll heads the response queue");
+    let held_bytes = poll.len() + appended * frame_bytes;
+    assert!(
+        held_bytes <= INFLIGHT && held_bytes + frame_bytes > INFLIGHT,
+        "the broker reads up to its in-flight bound and no further: {appended} x {frame_bytes}"
+    );
+    assert!(
+        written <= allowed,
+        "the broker kept reading: {written} bytes written, allowed {allowed}"
+    );
+    // Data for the long poll ends it; then every response flows, in request order.
+    let woke = admin.produce("idle", 0, vec![fresh_batch(0, 10)], Acks::Leader);
+    assert_eq!(woke.error_code, ErrorCode::None);
+    let _ = go_tx.send(());
+    let mut reader = RawReader::new(stream.try_clone().expect("clone"));
+    let first = reader.next().expect("the long poll's answer");
+    assert_eq!(first.request_id, 1);
+    assert!(matches!(first.response, Response::Fetch(_)), "{first:?}");
+    for i in 0..frames {
+        let r = reader.next().expect("a response");
+        assert_eq!(r.request_id, i + 2);
+        let p = match r.response {
+            Response::Produce(mut p) => p.topics.remove(0).partitions.remove(0),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(p.error_code, ErrorCode::None, "{:?}", p.error_message);
+        assert_eq!(p.base_offset, u64::from(i), "appended once, in order");
+    }
+    writer.join().expect("writer");
+    let all = read_from(&mut admin, "flood", 0);
+    assert_eq!(
+        all.len(),
+        frames as usize,
+        "every acknowledged batch is readable"
+    );
+    for (offset, v) in &all {
+        assert!(
+            v.starts_with(&format!("{offset}:")),
+            "batch {offset} holds its data"
+        );
+    }
+    drop(stream);
+    broker.shutdown().expect("clean shutdown");
+}
+
+/// Reads response frames off a socket.
+struct RawReader {
+    stream: TcpStream,
+    buf: BytesMut,
+    splitter: FrameSplitter,
+}
+
+impl RawReader {
+    fn new(stream: TcpStream) -> RawReader {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        RawReader {
+            stream,
+            buf: BytesMut::new(),
+            splitter: FrameSplitter::new(),
+        }
+    }
+
+    fn next(&mut self) -> Option<DecodedResponse> {
+        loop {
+            if let Some(frame) = self.splitter.next_frame(&mut self.buf).expect("framing") {
+                return Some(decode_response(frame).expect("a response"));
+            }
+            let mut chunk = vec![0u8; 64 << 10];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+    }
 }
