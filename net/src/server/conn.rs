@@ -18,7 +18,9 @@ use event_listener::Event;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 
-use crate::constants::{CONNECTION_INFLIGHT_REQUESTS_MAX, CONNECTION_READ_BYTES};
+use crate::constants::{
+    CONNECTION_FIRST_READ_BYTES, CONNECTION_INFLIGHT_REQUESTS_MAX, CONNECTION_READ_BYTES,
+};
 use crate::protocol::{decode_request, ApiKey, Encoder, FrameSplitter, OutFrame};
 use crate::server::handlers::{dispatch, Pending};
 use crate::server::metrics::{response_error, ShardMetrics};
@@ -108,7 +110,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
     tx: &LocalSender<Reply>,
     budget: &Budget,
 ) -> std::io::Result<()> {
-    let mut buf = BytesMut::with_capacity(CONNECTION_READ_BYTES);
+    // Sized by the first read: a connection that never sends holds a few KiB, not 64.
+    let mut buf = BytesMut::new();
+    let mut read_bytes = CONNECTION_FIRST_READ_BYTES;
     let mut splitter = FrameSplitter::new();
     loop {
         loop {
@@ -161,7 +165,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
         if shard.shutting_down.get() {
             return Ok(());
         }
-        let want = splitter.bytes_needed(&buf).max(CONNECTION_READ_BYTES);
+        let want = splitter.bytes_needed(&buf).max(read_bytes);
+        read_bytes = CONNECTION_READ_BYTES;
         let len = buf.len();
         buf.resize(len + want, 0);
         let n = reader.read(&mut buf[len..]).await?;
