@@ -587,8 +587,11 @@ impl<S: Storage> PartitionLog<S> {
         match (self.config.flush, st.oldest_unsynced_ms) {
             (FlushPolicy::Interval { ms, .. }, Some(t)) => {
                 let due = t.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX));
-                let wait_ms = due.saturating_sub(self.clock.now_ms()).max(0);
-                Some(std::time::Duration::from_millis(wait_ms as u64))
+                let wait_ms = due.saturating_sub(self.clock.now_ms());
+                // Already due but not runnable (a write or fdatasync is in flight): its end
+                // notifies. Answering zero here would make the caller spin on a
+                // `maintain()` that has nothing it may do yet.
+                (wait_ms > 0).then(|| std::time::Duration::from_millis(wait_ms as u64))
             }
             _ => None,
         }

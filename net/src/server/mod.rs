@@ -78,12 +78,17 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServerError {
 impl Broker {
     /// Validates the config, recovers the data dir and starts every shard; returns once
     /// all of them listen.
-    pub fn start(config: BrokerConfig) -> Result<BrokerHandle, ServerError> {
+    pub fn start(mut config: BrokerConfig) -> Result<BrokerHandle, ServerError> {
         config.validate()?;
         check_memlock(config.io_memory_bytes, config.shards).map_err(ServerError::Memlock)?;
         cfa_engine::malloc_tuning::keep_freed_memory();
         std::fs::create_dir_all(&config.data_dir).map_err(io(format!(
             "creating data dir {}",
+            config.data_dir.display()
+        )))?;
+        // Absolute from here on: glommio's directory sync failed (EBADF) on relative paths.
+        config.data_dir = std::fs::canonicalize(&config.data_dir).map_err(io(format!(
+            "resolving data dir {}",
             config.data_dir.display()
         )))?;
         let mut table = topics::load(&config.data_dir).map_err(io("reading topics.json"))?;
@@ -138,7 +143,9 @@ impl Broker {
                 }
             }
         }
-        for _ in 1..config.shards {
+        // Every shard (shard 0 once more) reports when its partitions are open and it
+        // serves: only then does `start` return.
+        for _ in 0..config.shards {
             match ready_rx.recv() {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => return Err(fail(stops, joins, e)),
@@ -284,15 +291,6 @@ async fn run_shard(
         addr,
         metrics,
     ));
-    for (_, stream) in receivers.streams() {
-        let shard = shard.clone();
-        glommio::spawn_local(async move {
-            while let Some(msg) = stream.recv().await {
-                shard.on_message(msg).await;
-            }
-        })
-        .detach();
-    }
     let opened = async {
         for meta in table.topics.values() {
             shard.open_topic(meta).await?;
@@ -302,19 +300,29 @@ async fn run_shard(
     .await;
     if let Err(e) = opened {
         let msg = e.to_string();
-        if id != 0 {
-            let _ = ready.send(Err(ServerError::Executor(msg.clone())));
-        }
+        let _ = ready.send(Err(ServerError::Executor(msg.clone())));
         tracing::error!(shard = id, error = %msg, "shard failed to open its partitions");
         return Err(e);
     }
     if let Some(admin) = &shard.admin {
-        admin.groups.start(&shard).await?;
+        if let Err(e) = admin.groups.start(&shard).await {
+            let _ = ready.send(Err(ServerError::Executor(e.to_string())));
+            return Err(e);
+        }
+    }
+    // Only now serve the other shards: a request forwarded here before this shard opened
+    // its partitions would be told "not on this broker" (seen right after restarts).
+    for (_, stream) in receivers.streams() {
+        let shard = shard.clone();
+        glommio::spawn_local(async move {
+            while let Some(msg) = stream.recv().await {
+                shard.on_message(msg).await;
+            }
+        })
+        .detach();
     }
     let retention = glommio::spawn_local(retention::run(shard.clone()));
-    if id != 0 {
-        let _ = ready.send(Ok(addr));
-    }
+    let _ = ready.send(Ok(addr)); // shard 0 a second time: open and serving
     drop(ready);
     accept_until_stopped(&shard, listener, stop).await;
     shard.shutting_down.set(true);
