@@ -52,6 +52,8 @@ pub enum LogError {
     InvalidBatch(#[from] BatchError),
     #[error("log {dir} is poisoned by an earlier I/O failure ({cause}); it takes no more writes until the broker restarts and recovers it")]
     Poisoned { dir: String, cause: String },
+    #[error("log {dir} is closed (its topic was deleted, or the broker is shutting down)")]
+    Closed { dir: String },
     #[error("no space left on device while {context} in {dir}")]
     NoSpace { dir: String, context: &'static str },
     #[error("I/O error while {context} in {dir}: {source}")]

@@ -81,6 +81,8 @@ struct State<F: StorageFile> {
     oldest_unsynced_ms: Option<i64>,
     cache: BatchCache,
     poisoned: Option<String>,
+    /// Set by `close()`: the segments were handed back.
+    closed: bool,
 }
 
 impl<F: StorageFile> State<F> {
@@ -99,11 +101,12 @@ impl<F: StorageFile> State<F> {
     }
 
     fn log_start(&self) -> u64 {
-        *self
-            .segments
+        // A closed log has handed its segments back; its offsets stay readable.
+        self.segments
             .keys()
             .next()
-            .expect("a log always has a segment")
+            .copied()
+            .unwrap_or(self.next_offset)
     }
 
     fn check_invariants(&self) {
@@ -252,6 +255,7 @@ impl<S: Storage> PartitionLog<S> {
             oldest_unsynced_ms: None,
             cache: BatchCache::new(config.batch_cache_bytes),
             poisoned: None,
+            closed: false,
         };
         Ok(PartitionLog {
             dir: dir.to_owned(),
@@ -314,12 +318,27 @@ impl<S: Storage> PartitionLog<S> {
     }
 
     fn check_poisoned(&self) -> LogResult<()> {
-        match &self.state.borrow().poisoned {
+        let st = self.state.borrow();
+        if st.closed {
+            return Err(LogError::Closed {
+                dir: self.name.clone(),
+            });
+        }
+        match &st.poisoned {
             Some(cause) => Err(LogError::Poisoned {
                 dir: self.name.clone(),
                 cause: cause.clone(),
             }),
             None => Ok(()),
+        }
+    }
+
+    fn check_closed(&self) -> LogResult<()> {
+        match self.state.borrow().closed {
+            true => Err(LogError::Closed {
+                dir: self.name.clone(),
+            }),
+            false => Ok(()),
         }
     }
 
@@ -554,7 +573,7 @@ impl<S: Storage> PartitionLog<S> {
     /// writer is on its way to, and zero-fills ahead of the tail. The owner calls it when
     /// [`Self::maintenance_due_in`] says so.
     pub async fn maintain(&self) -> LogResult<()> {
-        if self.poisoned().is_some() {
+        if self.poisoned().is_some() || self.state.borrow().closed {
             return Ok(());
         }
         if self.sync_runnable() {
@@ -573,7 +592,7 @@ impl<S: Storage> PartitionLog<S> {
     /// off an idle or fsync-per-batch shard: a 5 ms ticker measured +90 us p50 on every
     /// durable write (glommio arms the timer at each sleep).
     pub fn maintenance_due_in(&self) -> Option<std::time::Duration> {
-        if self.poisoned().is_some() {
+        if self.poisoned().is_some() || self.state.borrow().closed {
             return None;
         }
         let zero_fill = !self.writing.get() && self.zero_fill_range().is_some();
@@ -949,6 +968,7 @@ impl<S: Storage> PartitionLog<S> {
         max_bytes: usize,
         max_offset: u64,
     ) -> LogResult<Vec<Bytes>> {
+        self.check_closed()?;
         let (file, pos, readable, end) = {
             let st = self.state.borrow();
             let start = st.log_start();
@@ -1099,6 +1119,9 @@ impl<S: Storage> PartitionLog<S> {
     /// and writes its index files (as a roll does), so the next open reads the index
     /// instead of scanning the whole active segment (seconds for 1 GiB).
     pub async fn close(&self) -> LogResult<()> {
+        if self.state.borrow().closed {
+            return Ok(());
+        }
         if self.poisoned().is_none() {
             let _guard = self.append_lock.lock().await;
             self.flush(Durability::Durable).await?;
@@ -1115,7 +1138,12 @@ impl<S: Storage> PartitionLog<S> {
             };
             self.seal_files(&file, size, base, &offsets, &times).await?;
         }
-        let segments = std::mem::take(&mut self.state.borrow_mut().segments);
+        let segments = {
+            let mut st = self.state.borrow_mut();
+            st.closed = true; // from now on every operation answers LogError::Closed
+            std::mem::take(&mut st.segments)
+        };
+        self.flushed.notify(usize::MAX); // waiters and maintenance see it at once
         for (_, seg) in segments {
             if let Ok(f) = Rc::try_unwrap(seg.file) {
                 f.close().await.map_err(self.io_err("closing a segment"))?;

@@ -161,6 +161,39 @@ fn a_clean_close_spares_the_next_open_a_scan() {
 }
 
 #[test]
+fn a_closed_log_answers_closed_and_never_panics() {
+    block_on(async {
+        let (_c, clock) = clock();
+        let s = MemStorage::new();
+        let log = open(&s, small_config(), &clock).await;
+        let n = log
+            .append(batch(1, 2, 0))
+            .await
+            .expect("append")
+            .next_offset;
+        log.close().await.expect("close");
+        log.close().await.expect("a second close is a no-op");
+        let o = log.offsets();
+        assert_eq!((o.log_start, o.next), (n, n), "offsets stay readable");
+        assert!(matches!(
+            log.append(batch(2, 1, 0)).await,
+            Err(LogError::Closed { .. })
+        ));
+        assert!(matches!(
+            log.read(0, 1024, u64::MAX).await,
+            Err(LogError::Closed { .. })
+        ));
+        assert!(
+            log.wait_for(n, Durability::Durable).await.is_ok(),
+            "already durable"
+        );
+        assert_eq!(log.maintenance_due_in(), None);
+        log.maintain().await.expect("nothing to do");
+        assert_eq!(log.offset_for_timestamp(0).await.expect("lookup"), None);
+    });
+}
+
+#[test]
 fn offset_out_of_range_and_bounds() {
     block_on(async {
         let (_c, clock) = clock();

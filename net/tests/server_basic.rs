@@ -224,3 +224,42 @@ fn bad_input_gets_an_error_or_a_closed_connection_and_others_are_served() {
     assert_eq!((r.error_code, r.base_offset), (ErrorCode::None, 0));
     broker.shutdown().expect("clean shutdown");
 }
+
+#[test]
+fn deleting_a_topic_under_a_long_poll_answers_and_keeps_serving() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = start(dir.path(), 2);
+    let addr = broker.local_addr();
+    let mut admin = RawClient::connect(addr).expect("connect");
+    assert_eq!(admin.create_topic("gone", 2).error_code, ErrorCode::None);
+    let pollers: Vec<_> = (0..2u32)
+        .map(|p| {
+            std::thread::spawn(move || {
+                let mut c = RawClient::connect(addr).expect("connect");
+                c.fetch("gone", p, 0, 3_000)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    match admin.call(Request::DeleteTopics(DeleteTopicsRequest {
+        names: vec!["gone".into()],
+        timeout_ms: 10_000,
+    })) {
+        Response::DeleteTopics(d) => assert_eq!(d.topics[0].error_code, ErrorCode::None),
+        other => panic!("{other:?}"),
+    }
+    for p in pollers {
+        let f = p.join().expect("the long poll is answered");
+        assert!(f.batches.is_empty());
+    }
+    // The broker is alive and serves everyone else.
+    assert_eq!(admin.create_topic("after", 1).error_code, ErrorCode::None);
+    let r = admin.produce(
+        "after",
+        0,
+        vec![batch(&["x"], ProducerStamp::NONE)],
+        Acks::All,
+    );
+    assert_eq!(r.error_code, ErrorCode::None);
+    broker.shutdown().expect("clean shutdown");
+}

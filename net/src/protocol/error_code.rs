@@ -197,6 +197,9 @@ impl From<&LogError> for ErrorCode {
             LogError::InvalidBatch(b) => ErrorCode::from(b),
             LogError::NoSpace { .. } => ErrorCode::NoSpace,
             LogError::Config(_) => ErrorCode::InvalidConfig,
+            // Closed: its topic was deleted (or the broker is stopping): clients refresh
+            // their metadata and retry, as for a partition that moved.
+            LogError::Closed { .. } => ErrorCode::UnknownPartition,
             // Poisoned, I/O and corruption: the partition's storage failed.
             _ => ErrorCode::StorageError,
         }
