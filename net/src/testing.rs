@@ -32,6 +32,12 @@ impl RawClient {
         })
     }
 
+    /// Reads wait up to `d` (a group join can be answered many seconds later).
+    pub fn with_read_timeout(self, d: Duration) -> std::io::Result<RawClient> {
+        self.stream.set_read_timeout(Some(d))?;
+        Ok(self)
+    }
+
     pub fn send(&mut self, req: &Request) -> std::io::Result<u32> {
         let id = self.next_id;
         self.next_id += 1;

@@ -2,70 +2,22 @@
 //! joins, session expiry, commits that survive a restart, error codes, listing.
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use cfa_net::protocol::*;
 use cfa_net::server::{Broker, BrokerConfig, BrokerHandle};
+use cfa_net::testing::RawClient as Raw;
 
 /// The coordinator's smallest session timeout (cfa_cluster::constants::SESSION_TIMEOUT_MS_MIN).
 const SESSION_MIN_MS: u32 = 6_000;
 
-struct Raw {
-    stream: TcpStream,
-    next_id: u32,
-    buf: BytesMut,
-    splitter: FrameSplitter,
-}
-
-impl Raw {
-    /// Reads wait up to 20 s: a join is answered after the initial rebalance delay (3 s,
-    /// re-armed once while members arrive, capped by the rebalance timeout).
-    fn connect(addr: SocketAddr) -> Raw {
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .expect("timeout");
-        Raw {
-            stream,
-            next_id: 1,
-            buf: BytesMut::new(),
-            splitter: FrameSplitter::new(),
-        }
-    }
-
-    fn send(&mut self, req: &Request) -> u32 {
-        let id = self.next_id;
-        self.next_id += 1;
-        let frame = encode_request(id, 0, req).expect("encode");
-        self.stream.write_all(&frame.to_bytes()).expect("write");
-        id
-    }
-
-    fn recv(&mut self) -> Option<DecodedResponse> {
-        loop {
-            if let Some(frame) = self.splitter.next_frame(&mut self.buf).expect("frame") {
-                return Some(decode_response(frame).expect("decode"));
-            }
-            let mut chunk = vec![0u8; 64 << 10];
-            let n = match self.stream.read(&mut chunk) {
-                Ok(0) => return None,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
-                Err(e) => panic!("read: {e}"),
-            };
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    fn call(&mut self, req: Request) -> Response {
-        let id = self.send(&req);
-        let r = self.recv().expect("a response");
-        assert_eq!(r.request_id, id);
-        r.response
-    }
+/// Reads wait up to 20 s: a join is answered after the initial rebalance delay (3 s,
+/// re-armed once while members arrive, capped by the rebalance timeout).
+fn connect(addr: SocketAddr) -> Raw {
+    Raw::connect(addr)
+        .and_then(|r| r.with_read_timeout(Duration::from_secs(20)))
+        .expect("connect")
 }
 
 fn start(dir: &std::path::Path, shards: usize) -> BrokerHandle {
@@ -224,7 +176,7 @@ fn join_two(addr: SocketAddr, group: &str, session_ms: u32, topic: &str) -> [Joi
         let handles: Vec<_> = (0..2)
             .map(|_| {
                 s.spawn(move || {
-                    let mut raw = Raw::connect(addr);
+                    let mut raw = connect(addr);
                     join(&mut raw, group, "", session_ms, &[topic])
                 })
             })
@@ -243,7 +195,7 @@ fn two_members_join_concurrently_and_split_the_partitions() {
     // Two shards: the joins may arrive on either and travel to shard 0.
     let broker = start(dir.path(), 2);
     let addr = broker.local_addr();
-    let mut admin = Raw::connect(addr);
+    let mut admin = connect(addr);
     create(&mut admin, "soccer", 6);
     let [a, b] = join_two(addr, "website", 10_000, "soccer");
     for j in [&a, &b] {
@@ -264,7 +216,7 @@ fn two_members_join_concurrently_and_split_the_partitions() {
     assert_eq!(leader.members.len(), 2);
     assert!(other.members.is_empty());
 
-    let mut raw = Raw::connect(addr);
+    let mut raw = connect(addr);
     let mut seen = BTreeSet::new();
     for j in [&a, &b] {
         let s = sync(&mut raw, "website", j.generation_id, &j.member_id);
@@ -285,7 +237,7 @@ fn a_silent_member_expires_and_the_survivor_takes_everything() {
     let dir = tempfile::tempdir().expect("tempdir");
     let broker = start(dir.path(), 1);
     let addr = broker.local_addr();
-    let mut raw = Raw::connect(addr);
+    let mut raw = connect(addr);
     create(&mut raw, "events", 4);
     let [a, b] = join_two(addr, "g", SESSION_MIN_MS, "events");
     assert_eq!(a.generation_id, b.generation_id);
@@ -335,7 +287,7 @@ fn a_silent_member_expires_and_the_survivor_takes_everything() {
 fn committed_offsets_are_fetched_and_survive_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let broker = start(dir.path(), 1);
-    let mut raw = Raw::connect(broker.local_addr());
+    let mut raw = connect(broker.local_addr());
     create(&mut raw, "orders", 3);
     // A standalone consumer (generation -1, no member id) commits while the group is empty.
     let c = commit(&mut raw, "billing", -1, "", "orders", &[(0, 5), (1, 7)]);
@@ -383,7 +335,7 @@ fn committed_offsets_are_fetched_and_survive_a_restart() {
 
     // The restart replays __consumer_offsets.
     let broker = start(dir.path(), 1);
-    let mut raw = Raw::connect(broker.local_addr());
+    let mut raw = connect(broker.local_addr());
     assert_eq!(fetch_offsets(&mut raw, "billing", None), expected);
     assert_eq!(
         fetch_offsets(&mut raw, "audit", None),
@@ -401,7 +353,7 @@ fn committed_offsets_are_fetched_and_survive_a_restart() {
     drop(raw);
     broker.shutdown().expect("shutdown");
     let broker = start(dir.path(), 1);
-    let mut raw = Raw::connect(broker.local_addr());
+    let mut raw = connect(broker.local_addr());
     assert_eq!(
         fetch_offsets(&mut raw, "billing", None)[0],
         ("orders".to_string(), 0, Some(50), "at 50".to_string())
@@ -413,7 +365,7 @@ fn committed_offsets_are_fetched_and_survive_a_restart() {
 fn member_errors_listing_and_new_topics() {
     let dir = tempfile::tempdir().expect("tempdir");
     let broker = start(dir.path(), 1);
-    let mut raw = Raw::connect(broker.local_addr());
+    let mut raw = connect(broker.local_addr());
     create(&mut raw, "clicks", 2);
     // Refused at once: a session timeout below the minimum.
     let j = join(&mut raw, "web", "", SESSION_MIN_MS - 1, &["clicks"]);

@@ -7,63 +7,11 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use cfa_engine::{BatchBuilder, BatchHeader, ProducerStamp};
 use cfa_net::protocol::*;
 use cfa_net::server::{Broker, BrokerConfig, BrokerHandle};
-
-struct Raw {
-    stream: TcpStream,
-    next_id: u32,
-    buf: BytesMut,
-    splitter: FrameSplitter,
-}
-
-impl Raw {
-    fn connect(addr: SocketAddr) -> Raw {
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        Raw {
-            stream,
-            next_id: 1,
-            buf: BytesMut::new(),
-            splitter: FrameSplitter::new(),
-        }
-    }
-
-    fn send(&mut self, req: &Request) -> u32 {
-        let id = self.next_id;
-        self.next_id += 1;
-        let frame = encode_request(id, 0, req).expect("encode");
-        self.stream.write_all(&frame.to_bytes()).expect("write");
-        id
-    }
-
-    fn recv(&mut self) -> Option<DecodedResponse> {
-        loop {
-            if let Some(frame) = self.splitter.next_frame(&mut self.buf).expect("frame") {
-                return Some(decode_response(frame).expect("decode"));
-            }
-            let mut chunk = vec![0u8; 64 << 10];
-            let n = match self.stream.read(&mut chunk) {
-                Ok(0) => return None,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
-                Err(e) => panic!("read: {e}"),
-            };
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    fn call(&mut self, req: Request) -> Response {
-        let id = self.send(&req);
-        let r = self.recv().expect("a response");
-        assert_eq!(r.request_id, id);
-        r.response
-    }
-}
+use cfa_net::testing::RawClient as Raw;
 
 fn start(dir: &std::path::Path, shards: usize) -> BrokerHandle {
     let mut c = BrokerConfig::for_tests(dir);
@@ -320,7 +268,7 @@ fn counters_follow_produce_and_fetch() {
     let dir = tempfile::tempdir().expect("tempdir");
     let broker = start(dir.path(), 2);
     let maddr = broker.metrics_addr().expect("metrics endpoint");
-    let mut raw = Raw::connect(broker.local_addr());
+    let mut raw = Raw::connect(broker.local_addr()).expect("connect");
     create(&mut raw, "m", 2);
 
     // Partition 0: 3 requests of 2 batches; partition 1: 1 request of one batch.
@@ -385,7 +333,7 @@ fn counters_follow_produce_and_fetch() {
     assert_eq!(value(&s, "cfa_connections_accepted_total", &[]), 1.0);
 
     // More traffic, on a second connection: every counter grows.
-    let mut raw2 = Raw::connect(broker.local_addr());
+    let mut raw2 = Raw::connect(broker.local_addr()).expect("connect");
     assert_eq!(
         produce(&mut raw2, "m", 0, vec![batch(4, "d")]),
         ErrorCode::None
@@ -430,7 +378,7 @@ fn counters_follow_produce_and_fetch() {
 fn group_lag_follows_commits_and_survives_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let broker = start(dir.path(), 1);
-    let mut raw = Raw::connect(broker.local_addr());
+    let mut raw = Raw::connect(broker.local_addr()).expect("connect");
     create(&mut raw, "orders", 2);
     assert_eq!(
         produce(&mut raw, "orders", 0, vec![batch(10, "x")]),
