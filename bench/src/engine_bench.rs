@@ -18,7 +18,7 @@ use glommio::{LocalExecutorBuilder, Placement};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::counting_storage::{CountingStorage, IoStats, IoStatsRef};
+use crate::counting_storage::{counting, CountingStorage, IoStats, IoStatsRef};
 use crate::report::{latency_histogram, mb_per_s, Percentiles};
 
 /// io_memory of the bench executor (1 MiB): fits the 8 MiB memlock limit 3x over.
@@ -372,7 +372,7 @@ async fn open_logs(
     let tasks: Vec<_> = parts
         .iter()
         .map(|&p| {
-            let storage = CountingStorage::new(GlommioStorage, stats.clone());
+            let storage = counting(GlommioStorage, stats.clone());
             let (path, config) = (partition_dir(dir, p), s.log_config());
             glommio::spawn_local(async move {
                 Log::open(storage, &path, config, Rc::new(SystemClock)).await

@@ -9,6 +9,7 @@
 
 pub mod glommio_fs;
 pub mod mem;
+pub mod observed;
 
 use std::io;
 use std::ops::{Deref, DerefMut};

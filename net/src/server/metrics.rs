@@ -24,7 +24,7 @@ use bytes::Bytes;
 use cfa_engine::{BatchHeader, LogOffsets};
 
 pub(crate) use http::MetricsServer;
-pub use storage::{MeteredFile, MeteredStorage};
+pub use storage::{metered, MeteredStorage, SyncTimer};
 
 use crate::constants::{
     METRICS_FSYNC_BUCKETS_US, METRICS_GROUP_LAG_SERIES_MAX, METRICS_HISTOGRAM_BUCKETS_MAX,

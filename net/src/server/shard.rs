@@ -25,7 +25,7 @@ use crate::protocol::{
 };
 use crate::server::config::BrokerConfig;
 use crate::server::idempotence::{ProducerTable, Verdict};
-use crate::server::metrics::{MeteredStorage, Metrics, PartitionMetrics};
+use crate::server::metrics::{metered, MeteredStorage, Metrics, PartitionMetrics};
 use crate::server::producer_state;
 use crate::server::retention::Retention;
 use crate::server::slot::Slot;
@@ -261,7 +261,7 @@ impl Shard {
             return Ok(());
         }
         let dir = self.config.data_dir.join(id.dir_name());
-        let storage = MeteredStorage::new(GlommioStorage, self.metrics.shard(self.id).clone());
+        let storage = metered(GlommioStorage, self.metrics.shard(self.id).clone());
         let log = PartitionLog::open(storage.clone(), &dir, config, self.clock.clone()).await?;
         let (producers, origin) = producer_state::load(&storage, &log).await?;
         tracing::debug!(partition = %id, producers = producers.len(), ?origin, "producer state loaded");
