@@ -173,7 +173,11 @@ fn produce(
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(s.duration_s);
     let mut sent = 0u64;
+    let mut progress = Progress::new(start);
     while sent < max_records && (sent % 1024 != 0 || Instant::now() < deadline) {
+        if sent % 1024 == 0 {
+            progress.maybe_print(&s.name, s.record_bytes, sent, &delivered, &errors, &latency);
+        }
         sent += 1;
         // Only sampled records read the clock: a clock read per record showed in profiles.
         let sample = (sent % LATENCY_SAMPLE_EVERY == 0).then(|| (latency.clone(), Instant::now()));
@@ -204,6 +208,52 @@ fn produce(
         latency,
         errors: errors.load(Ordering::Relaxed),
     })
+}
+
+/// The live line printed every `PROGRESS_INTERVAL` while producing (stderr): delivered
+/// rate and MB/s over the last interval, p99 so far, backlog (sent, not yet reported).
+struct Progress {
+    last: Instant,
+    last_delivered: u64,
+}
+
+/// How often the live progress line is printed.
+pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
+
+impl Progress {
+    fn new(start: Instant) -> Progress {
+        Progress {
+            last: start,
+            last_delivered: 0,
+        }
+    }
+
+    fn maybe_print(
+        &mut self,
+        name: &str,
+        record_bytes: usize,
+        sent: u64,
+        delivered: &AtomicU64,
+        errors: &AtomicU64,
+        latency: &Mutex<Histogram<u64>>,
+    ) {
+        let secs = self.last.elapsed().as_secs_f64();
+        if secs < PROGRESS_INTERVAL.as_secs_f64() {
+            return;
+        }
+        let done = delivered.load(Ordering::Relaxed);
+        let failed = errors.load(Ordering::Relaxed);
+        let rate = (done - self.last_delivered) as f64 / secs;
+        let p99_us = latency.lock().map_or(0, |h| h.value_at_quantile(0.99));
+        eprintln!(
+            "{name}: {rate:>9.0} records/s {:>7.1} MB/s  p99 so far {:>7.1} ms  backlog {:>8} records  errors {failed}",
+            rate * record_bytes as f64 / 1e6,
+            p99_us as f64 / 1000.0,
+            sent.saturating_sub(done + failed),
+        );
+        self.last = Instant::now();
+        self.last_delivered = done;
+    }
 }
 
 /// Reads every partition from the start until `expected` records or the time cap.
