@@ -7,13 +7,13 @@ use std::rc::Rc;
 use crate::constants::PAYLOAD_BYTES_MAX;
 use crate::protocol::{
     supported_versions, ApiVersionsRequest, ApiVersionsResponse, BrokerInfo, DescribeTopicRequest,
-    DescribeTopicResponse, ErrorCode, FailedResponse, FetchPartitionResponse, FetchRequest,
-    FetchResponse, FetchTopicResponse, ListOffsetsPartitionResponse, ListOffsetsRequest,
-    ListOffsetsResponse, ListOffsetsTopicResponse, ListTopicsResponse, MetadataRequest,
-    MetadataResponse, PartitionMetadata, ProducePartitionResponse, ProduceRequest, ProduceResponse,
+    DescribeTopicResponse, ErrorCode, FailedResponse, FetchRequest, FetchResponse,
+    FetchTopicResponse, ListOffsetsPartitionResponse, ListOffsetsRequest, ListOffsetsResponse,
+    ListOffsetsTopicResponse, ListTopicsResponse, MetadataRequest, MetadataResponse,
+    PartitionMetadata, ProducePartitionResponse, ProduceRequest, ProduceResponse,
     ProduceTopicResponse, Request, Response, TopicListing, TopicMetadata,
 };
-use crate::server::shard::{Shard, ShardReply, ShardRequest};
+use crate::server::shard::{fetch_error, produce_error, Shard, ShardReply, ShardRequest};
 
 /// A response that is not ready yet (produce acks, fetch waits, group joins).
 pub(crate) type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = Option<Response>>>>;
@@ -191,14 +191,7 @@ async fn produce(shard: &Rc<Shard>, r: ProduceRequest) -> Pending {
         for p in t.partitions {
             let (topic, partition) = (t.name.clone(), p.partition);
             if let Err((code, msg)) = check_partition(shard, &topic, partition) {
-                let resp = ProducePartitionResponse {
-                    partition,
-                    error_code: code,
-                    error_message: Some(msg),
-                    base_offset: 0,
-                    log_append_time_ms: None,
-                    log_start_offset: 0,
-                };
+                let resp = produce_error(partition, code, msg);
                 waits.push((
                     topic,
                     futures_util::future::Either::Left(async move { resp }),
@@ -229,14 +222,11 @@ async fn produce(shard: &Rc<Shard>, r: ProduceRequest) -> Pending {
                 > = Box::pin(async move {
                     match call.await {
                         ShardReply::Produce(r) => r,
-                        other => ProducePartitionResponse {
+                        other => produce_error(
                             partition,
-                            error_code: ErrorCode::Unknown,
-                            error_message: Some(format!("internal: {other:?}")),
-                            base_offset: 0,
-                            log_append_time_ms: None,
-                            log_start_offset: 0,
-                        },
+                            ErrorCode::Unknown,
+                            format!("internal: {other:?}"),
+                        ),
                     }
                 });
                 waits.push((topic, futures_util::future::Either::Right(fut)));
@@ -300,14 +290,7 @@ async fn fetch_once(
         let mut parts = Vec::with_capacity(t.partitions.len());
         for p in &t.partitions {
             if let Err((code, msg)) = check_partition(shard, &t.name, p.partition) {
-                parts.push(FetchPartitionResponse {
-                    partition: p.partition,
-                    error_code: code,
-                    error_message: Some(msg),
-                    high_watermark: 0,
-                    log_start_offset: 0,
-                    batches: Vec::new(),
-                });
+                parts.push(fetch_error(p.partition, code, msg));
                 continue;
             }
             // Kafka: the first partition may exceed the budget by one batch; a zero
@@ -323,14 +306,11 @@ async fn fetch_once(
             };
             let resp = match shard.call(shard.owner(&t.name, p.partition), req).await {
                 ShardReply::Fetch(f) => f,
-                other => FetchPartitionResponse {
-                    partition: p.partition,
-                    error_code: ErrorCode::Unknown,
-                    error_message: Some(format!("internal: {other:?}")),
-                    high_watermark: 0,
-                    log_start_offset: 0,
-                    batches: Vec::new(),
-                },
+                other => fetch_error(
+                    p.partition,
+                    ErrorCode::Unknown,
+                    format!("internal: {other:?}"),
+                ),
             };
             total += resp.batches.iter().map(|b| b.len()).sum::<usize>();
             parts.push(resp);

@@ -143,7 +143,12 @@ pub(crate) struct Shard {
     pub retention: Retention,
 }
 
-fn produce_error(partition: u32, code: ErrorCode, msg: String) -> ProducePartitionResponse {
+/// A partition's produce answer carrying only an error.
+pub(crate) fn produce_error(
+    partition: u32,
+    code: ErrorCode,
+    msg: String,
+) -> ProducePartitionResponse {
     ProducePartitionResponse {
         partition,
         error_code: code,
@@ -154,7 +159,8 @@ fn produce_error(partition: u32, code: ErrorCode, msg: String) -> ProducePartiti
     }
 }
 
-fn fetch_error(partition: u32, code: ErrorCode, msg: String) -> FetchPartitionResponse {
+/// A partition's fetch answer carrying only an error.
+pub(crate) fn fetch_error(partition: u32, code: ErrorCode, msg: String) -> FetchPartitionResponse {
     FetchPartitionResponse {
         partition,
         error_code: code,
