@@ -1,10 +1,14 @@
-//! The load generator behind `cfa bench`.
-//!
-//! Today it drives the storage engine directly (an embedded engine in a temp dir); the
-//! network issue widens it to drive a broker over loopback through the client SDK.
+//! The load generator behind `cfa bench`: workload files (bench/workloads/*.toml), the
+//! open-loop driver that runs them against an embedded or external broker through the
+//! client SDK, HDR-histogram reports, plots, and the side-by-side comparison with the
+//! baseline brokers in ../shared/baselines. The storage engine alone is `engine_bench`.
 
+pub mod baselines;
 pub mod broker_bench;
 pub mod counting_storage;
 pub mod disk_probe;
+pub mod driver;
 pub mod engine_bench;
+pub mod plot;
 pub mod report;
+pub mod workload;
