@@ -1,116 +1,201 @@
-//! `cfa bench`: the broker through the client SDK (default), or the storage engine alone
-//! (`--engine`).
+//! `cfa bench`: workloads (bench/workloads/*.toml) against an embedded broker (or
+//! `--bootstrap ADDR`) through the client SDK; `cfa bench compare` runs them beside the
+//! baseline brokers; `--engine` benchmarks the storage engine alone.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use cfa_bench::disk_probe;
+use cfa_bench::driver::{self, EmbeddedBroker, RunResult};
 use cfa_bench::engine_bench::{self, AckMode, Scenario};
-use cfa_bench::{broker_bench, disk_probe};
+use cfa_bench::machine::{parse_machine_limits, Build, Machine};
+use cfa_bench::results::{self, RunDocument};
+use cfa_bench::workload::{Workload, DEFAULT_SUITE, DEFAULT_SUITE_DURATION_S};
 
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
+    #[command(subcommand)]
+    command: Option<BenchCommand>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(clap::Subcommand)]
+enum BenchCommand {
+    /// Run workloads against cfa and every baseline broker found in ../shared/baselines,
+    /// with the machine's disk and loopback limits, and print the ratios.
+    Compare(crate::bench_compare::CompareArgs),
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// A workload: a standard name (max-throughput-1kb, durable-1kb, latency-1kb-50mbps,
+    /// many-partitions, hot-key, consume-tail, consume-backlog, seed-capacity) or a path
+    /// to a workload file. Repeat for several. Default: the short standard run
+    /// (max-throughput-1kb, latency-1kb-50mbps, consume-tail; 8 s each).
+    #[arg(long = "workload")]
+    pub workloads: Vec<String>,
+    /// Seconds of each workload's measured phase (overrides the workload file).
+    #[arg(long)]
+    pub duration_s: Option<f64>,
+    /// Seconds of warm-up before it (overrides the workload file).
+    #[arg(long)]
+    pub warmup_s: Option<f64>,
+    /// Overrides a hot-key workload's compound-key spread (1 = one hot key).
+    #[arg(long)]
+    pub hot_key_spread: Option<u32>,
+    /// Drive this external broker instead of starting an embedded one per workload.
+    #[arg(long)]
+    pub bootstrap: Option<SocketAddr>,
+    /// Also write the results as JSON to this file (one workload: its object; several:
+    /// an array of them).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Where each run's JSON and plot (SVG) are saved.
+    #[arg(long, default_value = "bench/results")]
+    pub results_dir: PathBuf,
+    /// Do not save JSON and plots in --results-dir.
+    #[arg(long)]
+    pub no_save: bool,
+    /// machine-limits.sh's output, to put its figures into the results' `machine`.
+    #[arg(long)]
+    pub machine_limits: Option<PathBuf>,
+    /// Where embedded brokers keep their data (must support O_DIRECT: not tmpfs).
+    #[arg(long, default_value = "target/cfa-bench-data")]
+    pub data_dir: PathBuf,
     /// Benchmark the storage engine alone (no network, no client) instead of a broker.
     #[arg(long)]
     engine: bool,
-    /// Drive this external broker instead of starting an embedded one.
-    #[arg(long)]
-    bootstrap: Option<SocketAddr>,
-    /// Seconds each scenario runs (default 10 for the broker, 7 for --engine).
-    #[arg(long)]
-    duration_s: Option<f64>,
-    /// Partitions written concurrently.
+    /// --engine: partitions written concurrently.
     #[arg(long, default_value_t = 6)]
     partitions: usize,
-    /// Executors, one per core (default: cores, at most one per partition).
+    /// --engine: executors, one per core (default: cores, at most one per partition).
     #[arg(long)]
     shards: Option<usize>,
-    /// Run one custom batch size (bytes, records of 1 KiB) instead of the standard set:
-    /// an acks=1 group-commit scenario and an fsync-per-batch scenario.
+    /// --engine: one custom batch size (bytes, records of 1 KiB) instead of the standard
+    /// set: an acks=1 group-commit scenario and an fsync-per-batch scenario.
     #[arg(long)]
     batch_bytes: Option<usize>,
-    /// Producers per partition, each with one batch in flight (custom runs only).
+    /// --engine: producers per partition, each with one batch in flight (custom runs).
     #[arg(long)]
     producers: Option<usize>,
-    /// Zero-fill ahead of the tail, bytes (0 disables).
+    /// --engine: zero-fill ahead of the tail, bytes (0 disables).
     #[arg(long)]
     zero_fill_ahead_bytes: Option<u64>,
-    /// Where the temp data dirs go (must support O_DIRECT: not tmpfs).
-    #[arg(long, default_value = "target/cfa-bench-data")]
-    data_dir: PathBuf,
-    /// Also write the results as JSON to this file.
-    #[arg(long)]
-    json: Option<PathBuf>,
-}
-
-fn duration_s(args: &BenchArgs) -> f64 {
-    args.duration_s
-        .unwrap_or(if args.engine { 7.0 } else { 10.0 })
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
-    if args.engine {
-        engine(args)
-    } else {
-        broker(args)
+    match args.command {
+        Some(BenchCommand::Compare(c)) => crate::bench_compare::run(c),
+        None if args.run.engine => engine(args.run),
+        None => {
+            run_workloads(&args.run)?;
+            Ok(())
+        }
     }
 }
 
-/// The broker over loopback through the client SDK: acks=1 and acks=all at max rate.
-fn broker(args: BenchArgs) -> Result<()> {
-    let partitions = u32::try_from(args.partitions).context("--partitions")?;
-    let scenarios = broker_bench::standard_scenarios(duration_s(&args), partitions);
+/// Loads the workloads named on the command line (or the default suite) with the
+/// command line's overrides applied.
+pub fn workloads(args: &RunArgs) -> Result<Vec<Workload>> {
+    let names: Vec<String> = if args.workloads.is_empty() {
+        DEFAULT_SUITE.iter().map(|s| (*s).to_owned()).collect()
+    } else {
+        args.workloads.clone()
+    };
+    names
+        .iter()
+        .map(|n| {
+            let mut w = Workload::load(n)?;
+            if args.workloads.is_empty() {
+                w.duration_s = DEFAULT_SUITE_DURATION_S;
+            }
+            w.apply_overrides(args.duration_s, args.warmup_s, args.hot_key_spread)?;
+            Ok(w)
+        })
+        .collect()
+}
+
+/// Runs every workload, prints the table, saves JSON and plots; returns the documents.
+pub fn run_workloads(args: &RunArgs) -> Result<Vec<RunDocument>> {
+    let list = workloads(args)?;
+    let limits = match &args.machine_limits {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            Some(parse_machine_limits(&text).with_context(|| {
+                format!(
+                    "{}: no \"JSON: {{...}}\" line (machine-limits.sh output expected)",
+                    p.display()
+                )
+            })?)
+        }
+        None => None,
+    };
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
-    let tmp = tempfile::tempdir_in(&args.data_dir)
-        .with_context(|| format!("a temp dir in {}", args.data_dir.display()))?;
-    let embedded = match args.bootstrap {
-        Some(_) => None,
-        None => {
-            let log = cfa_engine::LogConfig {
-                flush: cfa_engine::FlushPolicy::Interval {
-                    bytes: 4 << 20,
-                    ms: 100,
-                },
-                ..cfa_engine::LogConfig::default()
-            };
-            Some(
-                broker_bench::start_embedded(tmp.path(), log)
-                    .context("starting the embedded broker")?,
-            )
+    let machine = Machine::probe(&args.data_dir, limits);
+    let build = Build::probe();
+    let mut docs = Vec::new();
+    for w in &list {
+        let result = run_one(args, w)?;
+        println!("{}", results::perf_test_line(&result));
+        let doc = RunDocument::new(result, w, machine.clone(), build.clone());
+        if !args.no_save {
+            let (json, svg) =
+                results::save(&results::result_stem(&args.results_dir, &w.name), &doc)?;
+            eprintln!("saved {} and {}", json.display(), svg.display());
         }
-    };
-    let addr = match (&embedded, args.bootstrap) {
-        (_, Some(a)) => a,
-        (Some(b), None) => b.local_addr(),
-        (None, None) => unreachable!("one of them is set"),
-    };
-    eprintln!(
-        "cfa bench: broker at {addr} ({}), {} scenario(s) x {} s, {} partitions, 1 KiB records",
-        if embedded.is_some() {
-            "embedded, data in a temp dir"
-        } else {
-            "external"
-        },
-        scenarios.len(),
-        duration_s(&args),
-        partitions
-    );
-    let results = broker_bench::run(addr, &scenarios).context("broker bench failed")?;
-    if let Some(b) = embedded {
-        b.shutdown().context("stopping the embedded broker")?;
+        docs.push(doc);
     }
-    broker_bench::print_table(&results);
+    println!();
+    let runs: Vec<RunResult> = docs.iter().map(|d| d.result.clone()).collect();
+    results::print_table(&runs);
     if let Some(path) = &args.json {
-        let json = serde_json::json!({ "bench": "broker", "mb_is_bytes": 1_000_000, "bootstrap": addr.to_string(), "results": results });
-        std::fs::write(path, serde_json::to_string_pretty(&json)?)
-            .with_context(|| format!("writing {}", path.display()))?;
+        match docs.as_slice() {
+            [one] => results::write_json(path, one)?,
+            many => results::write_json(path, &many)?,
+        }
         eprintln!("wrote {}", path.display());
     }
-    Ok(())
+    Ok(docs)
 }
 
-fn engine(args: BenchArgs) -> Result<()> {
+/// One workload: against the external broker, or a fresh embedded one with the
+/// workload's tuning profile.
+pub fn run_one(args: &RunArgs, w: &Workload) -> Result<RunResult> {
+    eprintln!(
+        "== {}: {} (profile {}, {} s + {} s warm-up)",
+        w.name, w.description, w.tuning_name, w.duration_s, w.warmup_s
+    );
+    if let Some(addr) = args.bootstrap {
+        return driver::run(addr, &addr.to_string(), w, true)
+            .with_context(|| format!("workload {}", w.name));
+    }
+    let broker = EmbeddedBroker::start(&args.data_dir, w)
+        .with_context(|| format!("starting the embedded broker for {}", w.name))?;
+    let result = driver::run(broker.addr(), "embedded", w, true);
+    let stopped = broker.stop();
+    let result = result.with_context(|| format!("workload {}", w.name))?;
+    stopped.context("stopping the embedded broker")?;
+    if result.errors > 0 && result.produce_records == 0 {
+        bail!(
+            "workload {}: nothing acknowledged, {} errors (first: {})",
+            w.name,
+            result.errors,
+            result.error_detail.first.clone().unwrap_or_default()
+        );
+    }
+    Ok(result)
+}
+
+fn duration_s(args: &RunArgs) -> f64 {
+    args.duration_s.unwrap_or(7.0)
+}
+
+fn engine(args: RunArgs) -> Result<()> {
     let mut scenarios = match args.batch_bytes {
         None => engine_bench::standard_scenarios(duration_s(&args), args.partitions),
         Some(b) => custom_scenarios(&args, b),
@@ -186,7 +271,7 @@ fn print_floor(results: &[engine_bench::ScenarioResult], floors: &[&disk_probe::
     }
 }
 
-fn custom_scenarios(args: &BenchArgs, batch_bytes: usize) -> Vec<Scenario> {
+fn custom_scenarios(args: &RunArgs, batch_bytes: usize) -> Vec<Scenario> {
     let base = engine_bench::standard_scenarios(duration_s(args), args.partitions)
         .into_iter()
         .next()

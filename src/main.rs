@@ -6,6 +6,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 mod bench_cmd;
+mod bench_compare;
 mod broker_cmd;
 mod client_cmd;
 mod consume_cmd;

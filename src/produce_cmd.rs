@@ -278,12 +278,7 @@ fn producer_config(args: &ProduceArgs, max_message_bytes: Option<usize>) -> Resu
 }
 
 fn parse_acks(s: &str) -> Result<Acks> {
-    match s {
-        "0" => Ok(Acks::None),
-        "1" => Ok(Acks::Leader),
-        "all" | "-1" => Ok(Acks::All),
-        _ => bail!("expected 0, 1 or all"),
-    }
+    Acks::parse(s).ok_or_else(|| anyhow!("expected 0, 1 or all"))
 }
 
 fn parse_compression(s: &str) -> Result<Compression> {

@@ -4,11 +4,15 @@
 //! baseline brokers in ../shared/baselines. The storage engine alone is `engine_bench`.
 
 pub mod baselines;
-pub mod broker_bench;
+pub mod constants;
 pub mod counting_storage;
 pub mod disk_probe;
 pub mod driver;
 pub mod engine_bench;
+pub mod gen;
+pub mod machine;
 pub mod plot;
 pub mod report;
+pub mod results;
+pub mod stats;
 pub mod workload;

@@ -51,6 +51,7 @@ pub mod partitioner;
 pub mod producer;
 mod requests;
 pub mod retry;
+pub mod tuning;
 
 pub use admin::{Admin, AdminConfig, GroupDescription, PartitionLag, TopicDescription};
 pub use cfa_cluster::group::TopicPartition;

@@ -20,7 +20,7 @@ mod delivery;
 mod sender;
 mod sequence;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -271,6 +271,8 @@ pub(crate) struct Shared {
     /// A wake-up is queued for the sender (coalesces them).
     pub wake_queued: AtomicBool,
     pub closed: AtomicBool,
+    /// Batches queued for a resend after a retriable failure, since the start.
+    pub resends: AtomicU64,
     /// Set when the producer can deliver nothing more (fenced, unsupported broker).
     pub fatal: Mutex<Option<ClientError>>,
 }
@@ -321,6 +323,7 @@ impl Producer {
             events: Mutex::new(tx.clone()),
             wake_queued: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            resends: AtomicU64::new(0),
             fatal: Mutex::new(None),
         });
         let handle = sender::spawn(Arc::clone(&shared), tx, rx)?;
@@ -442,6 +445,13 @@ impl Producer {
     /// Sends every queued record now (ignoring linger) and waits until every record sent
     /// before or during the call has its report. Bounded by delivery_timeout_ms per
     /// record; under a steady stream of concurrent sends it may wait for those too.
+    /// How many batches were resent after a retriable failure (Kafka's
+    /// `record-retry-total`, counted per batch): retries the caller never sees, since an
+    /// idempotent resend is invisible in the delivery reports.
+    pub fn resends(&self) -> u64 {
+        self.shared.resends.load(Ordering::Relaxed)
+    }
+
     pub fn flush(&self) {
         lock(&self.shared.accumulator).begin_flush();
         self.shared.wake();

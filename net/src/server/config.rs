@@ -40,8 +40,9 @@ pub struct Profile {
     pub broker: BrokerTuning,
     #[serde(default)]
     pub log: LogTuning,
+    /// Read by the bench and other clients; parsed here so that a typo fails at start.
     #[serde(default)]
-    pub producer: Option<toml::Table>,
+    pub producer: Option<crate::client::tuning::ProducerTuning>,
     #[serde(default)]
     pub bench: Option<toml::Table>,
 }

@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, VecDeque};
 use ahash::AHashMap as HashMap;
 use std::mem::offset_of;
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -580,6 +581,7 @@ impl Sender {
                 self.rng.next(),
             );
             b.retry_at = now + Duration::from_millis(pause);
+            self.shared.resends.fetch_add(1, Ordering::Relaxed);
             if let Some(seq) = b.sequence {
                 self.sequences.will_resend(&b.tp, seq);
             }

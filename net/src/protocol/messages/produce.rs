@@ -38,6 +38,25 @@ impl Acks {
             _ => None,
         }
     }
+
+    /// Kafka's spelling: "0", "1" or "all" (also "-1").
+    pub fn parse(text: &str) -> Option<Acks> {
+        match text {
+            "0" => Some(Acks::None),
+            "1" => Some(Acks::Leader),
+            "all" | "-1" => Some(Acks::All),
+            _ => None,
+        }
+    }
+
+    /// The inverse of [`Acks::parse`].
+    pub fn name(self) -> &'static str {
+        match self {
+            Acks::None => "0",
+            Acks::Leader => "1",
+            Acks::All => "all",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,51 @@
+//! Every limit of the bench harness in one place: what a workload may ask for, and the
+//! bounds that keep every load loop finite in time, memory and disk.
+
+use std::time::Duration;
+
+/// Longest measured phase a workload may ask for (s).
+pub const DURATION_S_MAX: f64 = 3600.0;
+/// Longest warm-up (s).
+pub const WARMUP_S_MAX: f64 = 600.0;
+pub const TOPICS_MAX: u32 = 100;
+/// Partitions over all topics of one workload.
+pub const PARTITIONS_MAX: u64 = 10_000;
+/// Largest record value a workload may ask for (the broker's default max.message.bytes
+/// is 1 MiB; a batch needs room for its header).
+pub const RECORD_BYTES_MAX: usize = 1_000_000;
+pub const KEY_COUNT_MAX: u64 = 100_000_000;
+/// Producer clients (each a thread and a connection per broker).
+pub const PRODUCERS_MAX: u32 = 64;
+/// Consumer clients over all groups.
+pub const CONSUMERS_MAX: u32 = 64;
+/// Highest target rate (records/s over all producers); 0 means max rate.
+pub const RATE_RECORDS_PER_S_MAX: u64 = 100_000_000;
+/// Largest backlog built before a consume-backlog phase (bytes).
+pub const BACKLOG_BYTES_MAX: u64 = 64_000_000_000;
+/// A run stops producing after this many bytes even if its time is not up (disk use).
+pub const RUN_BYTES_MAX: u64 = 64_000_000_000;
+
+/// Records whose values are cut from one allocation (one malloc per this many records).
+pub const VALUE_CHUNK_RECORDS: usize = 256;
+/// In max-rate mode the clock is read once per this many records (their intended send
+/// time is that reading; the error is the time to send this many records, ~10-50 us).
+pub const MAX_RATE_CLOCK_EVERY: u64 = 16;
+/// Bytes at the start of each value carrying its intended send time (ns since the run's
+/// epoch, little endian), for end-to-end latency. Shorter values carry none.
+pub const STAMP_BYTES: usize = 8;
+/// How often the live progress line and the per-second samples are taken.
+pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
+/// After the producers stop, consumers get this long to read what was acknowledged.
+pub const CONSUMER_DRAIN_MAX: Duration = Duration::from_secs(30);
+/// How long consumers may take to join their groups and get every partition.
+pub const CONSUMER_JOIN_MAX: Duration = Duration::from_secs(60);
+/// A producer's `close` (delivering what is queued) is bounded by its delivery timeout;
+/// the driver gives up on a stuck run after this much longer than planned.
+pub const RUN_OVERTIME_MAX: Duration = Duration::from_secs(120);
+/// Consumer poll timeout (bounds how long a stop request waits).
+pub const POLL_TIMEOUT: Duration = Duration::from_millis(100);
+/// Open-loop pacing: a producer ahead of schedule by more than this sleeps; less, it
+/// spins on `yield_now` (sleep granularity on Linux is ~60 us).
+pub const PACING_SLEEP_MIN: Duration = Duration::from_micros(200);
+/// Distinct values in the zipfian key table (its CDF is precomputed).
+pub const ZIPF_TABLE_MAX: u64 = 1_000_000;
