@@ -29,7 +29,7 @@ enum BenchCommand {
     Compare(crate::bench_compare::CompareArgs),
 }
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub struct RunArgs {
     /// A workload: a standard name (max-throughput-1kb, durable-1kb, latency-1kb-50mbps,
     /// many-partitions, hot-key, consume-tail, consume-backlog, seed-capacity) or a path

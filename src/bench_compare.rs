@@ -1,13 +1,127 @@
-//! `cfa bench compare`.
+//! `cfa bench compare`: every workload against cfa (embedded broker), then against each
+//! baseline broker found in ../shared/baselines, in one sitting, with the machine's own
+//! limits (machine-limits.sh: disk direct-I/O write, fdatasync, loopback TCP) measured
+//! before and after; prints the ratios and saves JSON, a plot and a markdown summary.
 
-use anyhow::Result;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use cfa_bench::baselines;
+use cfa_bench::compare::{self, baseline_load, outcome_line, Comparison, Entry};
+use cfa_bench::machine::parse_machine_limits;
+use cfa_bench::plot;
+use cfa_bench::results::{self, RunDocument};
+use cfa_bench::workload::{Workload, STANDARD};
+
+use crate::bench_cmd::{self, RunArgs};
 
 #[derive(clap::Args)]
 pub struct CompareArgs {
     #[command(flatten)]
-    pub run: crate::bench_cmd::RunArgs,
+    pub run: RunArgs,
+    /// The baselines (default: ../shared/baselines beside the repository).
+    #[arg(long)]
+    pub baselines: Option<PathBuf>,
+    /// Scratch space for the baselines' data dirs and the tansu install.
+    #[arg(long, default_value = "target/cfa-baselines")]
+    pub work_dir: PathBuf,
+    /// Do not run machine-limits.sh (no ratios to the disk and loopback).
+    #[arg(long)]
+    pub no_limits: bool,
+    /// Run cfa only.
+    #[arg(long)]
+    pub no_baselines: bool,
 }
 
-pub fn run(args: CompareArgs) -> Result<()> {
-    crate::bench_cmd::run_workloads(&args.run).map(|_| ())
+pub fn run(mut args: CompareArgs) -> Result<()> {
+    if args.run.workloads.is_empty() {
+        args.run.workloads = STANDARD.iter().map(|(n, _)| (*n).to_owned()).collect();
+    }
+    let baselines_dir = args
+        .baselines
+        .clone()
+        .unwrap_or_else(baselines::default_baselines_dir);
+    let stamp = results::result_stem(&args.run.results_dir, "compare");
+    let before = limits(&args, &baselines_dir, &stamp, "before")?;
+    let workloads = bench_cmd::workloads(&args.run)?;
+    let mut entries = Vec::new();
+    for w in &workloads {
+        entries.push(compare_one(&args, &baselines_dir, w, before.clone())?);
+    }
+    let after = limits(&args, &baselines_dir, &stamp, "after")?;
+    let comparison = Comparison {
+        mb_is_bytes: 1_000_000,
+        machine_limits_before: before,
+        machine_limits_after: after,
+        entries,
+    };
+    let markdown = compare::markdown(&comparison);
+    println!("\n{markdown}");
+    results::write_json(&stamp.with_extension("json"), &comparison)?;
+    std::fs::write(stamp.with_extension("md"), &markdown)
+        .with_context(|| format!("writing {}", stamp.with_extension("md").display()))?;
+    plot::write_comparison_svg(
+        &stamp.with_extension("svg"),
+        "cfa vs. baselines vs. this machine's limits (produce MB/s, publish p99)",
+        &compare::rows(&comparison),
+    )?;
+    eprintln!("saved {}.{{json,md,svg}}", stamp.display());
+    Ok(())
+}
+
+fn limits(
+    args: &CompareArgs,
+    baselines_dir: &Path,
+    stamp: &Path,
+    when: &str,
+) -> Result<Option<serde_json::Value>> {
+    if args.no_limits {
+        return Ok(None);
+    }
+    if let Some(path) = &args.run.machine_limits {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        return Ok(parse_machine_limits(&text));
+    }
+    let script = baselines_dir.join("../tools/machine-limits.sh");
+    let report = PathBuf::from(format!("{}-machine-limits-{when}.txt", stamp.display()));
+    compare::machine_limits(&script, &args.run.data_dir, &report)
+        .with_context(|| format!("running {}", script.display()))
+}
+
+fn compare_one(
+    args: &CompareArgs,
+    baselines_dir: &Path,
+    w: &Workload,
+    limits: Option<serde_json::Value>,
+) -> Result<Entry> {
+    let mut run_args = args.run.clone();
+    run_args.machine_limits = None;
+    let result = bench_cmd::run_one(&run_args, w)?;
+    let machine = cfa_bench::machine::Machine::probe(&args.run.data_dir, limits);
+    let doc = RunDocument::new(result, w, machine, cfa_bench::machine::Build::probe());
+    if !args.run.no_save {
+        let (json, svg) =
+            results::save(&results::result_stem(&args.run.results_dir, &w.name), &doc)?;
+        eprintln!("saved {} and {}", json.display(), svg.display());
+    }
+    let load = baseline_load(w, &doc);
+    let outcomes = if args.no_baselines {
+        Vec::new()
+    } else {
+        eprintln!(
+            "{}: baselines on the same load ({} records)",
+            w.name, load.records
+        );
+        baselines::run_all(baselines_dir, &args.work_dir, &load)
+    };
+    for o in &outcomes {
+        eprintln!("  {}", outcome_line(o));
+    }
+    Ok(Entry {
+        workload: w.name.clone(),
+        cfa: doc,
+        baseline_load: load,
+        baselines: outcomes,
+    })
 }

@@ -25,9 +25,10 @@ struct Cli {
 enum Command {
     /// Run a broker until SIGTERM or SIGINT (then it flushes, fsyncs and closes).
     Broker(broker_cmd::BrokerArgs),
-    /// Benchmark an embedded broker (or --bootstrap ADDR) under a standard load through
-    /// the client SDK; --engine benchmarks the storage engine alone.
-    Bench(bench_cmd::BenchArgs),
+    /// Run workloads (bench/workloads/*.toml) on an embedded broker (or --bootstrap
+    /// ADDR) through the client SDK; `bench compare` adds the baselines and the machine's
+    /// limits; --engine benchmarks the storage engine alone.
+    Bench(Box<bench_cmd::BenchArgs>),
     /// Create, list, describe or delete topics.
     Topic(topic_cmd::TopicArgs),
     /// Send stdin to a topic, one record per line.
@@ -56,7 +57,7 @@ fn main() -> ExitCode {
 fn run(command: Command) -> Result<()> {
     match command {
         Command::Broker(args) => broker_cmd::run(args),
-        Command::Bench(args) => bench_cmd::run(args),
+        Command::Bench(args) => bench_cmd::run(*args),
         Command::Topic(args) => topic_cmd::run(args),
         Command::Produce(args) => produce_cmd::run(args),
         Command::Consume(args) => consume_cmd::run(args),

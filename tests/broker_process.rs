@@ -1,57 +1,18 @@
 //! The `cfa broker` process: clean stop on SIGTERM, and `kill -9` under load loses no
 //! acknowledged record (each is readable after a restart, in order, exactly once).
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use cfa_engine::ProducerStamp;
 use cfa_net::protocol::{Acks, ErrorCode};
 use cfa_net::testing::{batch, RawClient};
 
-/// A broker process, killed when the test ends however it ends.
-struct Proc(Child);
+mod common;
 
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `cfa broker` on a free port and returns it with its address.
-fn start(dir: &Path) -> (Proc, SocketAddr) {
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tuning/durable.toml");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cfa"))
-        .args(["broker", "--config"])
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["--listen", "127.0.0.1:0", "--shards", "2"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn cfa broker");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("cfa broker listening on ") {
-                let addr = rest
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned();
-                let _ = tx.send(addr);
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("broker reports its address");
-    (Proc(child), addr.parse().expect("an address"))
+/// `cfa broker` with tuning/durable.toml on a free port.
+fn start(dir: &std::path::Path) -> (common::Proc, std::net::SocketAddr) {
+    common::start_with(dir, "durable")
 }
 
 fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {

@@ -71,6 +71,9 @@ pub struct BaselineLoad {
     pub consumers: u32,
     /// Hard time bound for each tool run of a baseline.
     pub max_seconds: f64,
+    /// Target rate over all producers, MB/s (10^6 bytes); `None` = max rate. Passed to
+    /// iggy-bench as `-r`; kafka_perf.py has no rate limit, so tansu is not run then.
+    pub rate_mb_per_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -105,8 +108,19 @@ pub struct BaselineLatency {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum BaselineOutcome {
     Ran(BaselineResult),
-    Absent { system: String, reason: String },
-    Failed { system: String, error: String },
+    Absent {
+        system: String,
+        reason: String,
+    },
+    /// Present, but its tool cannot run this load (e.g. no rate limit for a fixed rate).
+    Skipped {
+        system: String,
+        reason: String,
+    },
+    Failed {
+        system: String,
+        error: String,
+    },
 }
 
 /// The results line of one iggy-bench run ("Producers Results: ..." or "Consumers Results: ...").
@@ -248,6 +262,12 @@ pub fn run_iggy(baselines_dir: &Path, work_dir: &Path, load: &BaselineLoad) -> B
 /// `load.partitions` partitions, stops the broker. kafka_perf.py stops producing after
 /// `load.max_seconds` and is killed if its final flush takes 35 s more.
 pub fn run_tansu(baselines_dir: &Path, work_dir: &Path, load: &BaselineLoad) -> BaselineOutcome {
+    if let Some(mb) = load.rate_mb_per_s {
+        return BaselineOutcome::Skipped {
+            system: "tansu".into(),
+            reason: format!("kafka_perf.py has no rate limit, so a fixed-rate load ({mb:.1} MB/s) cannot be run on it"),
+        };
+    }
     let dir = baselines_dir.join("tansu");
     let mut missing = missing_files(&dir, &["kafka_perf.py"]);
     if !tansu_installed(&work_dir.join("tansu")) {
@@ -333,18 +353,36 @@ impl IggyPlan {
             &self.messages_per_batch.to_string(),
             "-b",
             &self.batches_per_producer.to_string(),
-            kind,
-            actors,
-            &self.streams.to_string(),
-            "--streams",
-            &self.streams.to_string(),
-            "tcp",
-            "--server-address",
-            &addr.to_string(),
         ]
         .iter()
         .map(|s| s.to_string())
+        .chain(rate_limit_args(load, kind))
+        .chain(
+            [
+                kind,
+                actors,
+                &self.streams.to_string(),
+                "--streams",
+                &self.streams.to_string(),
+                "tcp",
+                "--server-address",
+                &addr.to_string(),
+            ]
+            .iter()
+            .map(|s| s.to_string()),
+        )
         .collect()
+    }
+}
+
+/// iggy-bench's `-r` (aggregate rate limit) for a producer run at a target rate.
+fn rate_limit_args(load: &BaselineLoad, kind: &str) -> Vec<String> {
+    match load.rate_mb_per_s {
+        Some(mb) if kind == PRODUCER => vec![
+            "-r".to_owned(),
+            format!("{}KB", (mb * 1000.0).round() as u64),
+        ],
+        _ => Vec::new(),
     }
 }
 
@@ -1489,6 +1527,7 @@ Consumers Results: Total throughput: 624.96 MB/s, 610311 messages/s, average thr
             linger_ms: 5,
             consumers: 1,
             max_seconds: 120.0,
+            rate_mb_per_s: None,
         }
     }
 

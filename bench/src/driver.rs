@@ -46,7 +46,7 @@ pub enum DriverError {
     Client {
         what: String,
         #[source]
-        source: ClientError,
+        source: Box<ClientError>,
     },
     #[error("bench data dir {dir}: {source}")]
     DataDir {
@@ -61,7 +61,7 @@ pub enum DriverError {
 fn client(what: &str) -> impl FnOnce(ClientError) -> DriverError + '_ {
     move |source| DriverError::Client {
         what: what.to_owned(),
-        source,
+        source: Box::new(source),
     }
 }
 

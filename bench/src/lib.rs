@@ -4,6 +4,7 @@
 //! baseline brokers in ../shared/baselines. The storage engine alone is `engine_bench`.
 
 pub mod baselines;
+pub mod compare;
 pub mod constants;
 pub mod counting_storage;
 pub mod disk_probe;

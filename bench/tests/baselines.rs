@@ -50,6 +50,7 @@ fn load() -> BaselineLoad {
         linger_ms: 5,
         consumers: 1,
         max_seconds: 20.0,
+        rate_mb_per_s: None,
     }
 }
 
@@ -244,6 +245,7 @@ fn iggy_bench_past_max_seconds_is_killed() {
     let dir = fake_iggy(root.path(), None, Some("echo connecting; exec sleep 30"));
     let quick = BaselineLoad {
         max_seconds: 0.5,
+        rate_mb_per_s: None,
         ..load()
     };
     let started = Instant::now();
@@ -340,6 +342,7 @@ fn measure_standard_load() {
         workload: "standard-1k".into(),
         records: 2_000_000,
         max_seconds: 120.0,
+        rate_mb_per_s: None,
         ..load()
     };
     let dir =

@@ -1,0 +1,278 @@
+//! The comparison behind `cfa bench compare`: a cfa run and the baselines' runs of the
+//! same load, side by side with the machine's limits (machine-limits.sh), as a markdown
+//! table and plot rows. Ratios are taken within one sitting only.
+
+use std::path::Path;
+use std::process::Command;
+
+use cfa_engine::tuning::FlushMode;
+use serde::Serialize;
+
+use crate::baselines::{BaselineLoad, BaselineOutcome};
+use crate::machine::parse_machine_limits;
+use crate::plot::ComparisonRow;
+use crate::results::RunDocument;
+use crate::workload::{ConsumerStart, Workload};
+
+/// One workload's line-up.
+#[derive(Debug, Serialize)]
+pub struct Entry {
+    pub workload: String,
+    pub cfa: RunDocument,
+    pub baseline_load: BaselineLoad,
+    pub baselines: Vec<BaselineOutcome>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Comparison {
+    pub mb_is_bytes: u64,
+    pub machine_limits_before: Option<serde_json::Value>,
+    pub machine_limits_after: Option<serde_json::Value>,
+    pub entries: Vec<Entry>,
+}
+
+/// Runs machine-limits.sh on `data_dir`, writes its report to `report_file` and returns
+/// its JSON (`None`, said on stderr, when the script is absent or fails).
+pub fn machine_limits(
+    script: &Path,
+    data_dir: &Path,
+    report_file: &Path,
+) -> std::io::Result<Option<serde_json::Value>> {
+    if !script.is_file() {
+        eprintln!(
+            "machine-limits: {} is absent; no ratios to the machine's limits",
+            script.display()
+        );
+        return Ok(None);
+    }
+    std::fs::create_dir_all(data_dir)?;
+    eprintln!(
+        "machine-limits: bash {} {}",
+        script.display(),
+        data_dir.display()
+    );
+    let out = Command::new("bash").arg(script).arg(data_dir).output()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if let Some(dir) = report_file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(report_file, &text)?;
+    if !out.status.success() {
+        eprintln!(
+            "machine-limits failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
+        return Ok(None);
+    }
+    Ok(parse_machine_limits(&text))
+}
+
+/// Records a baseline run gets: as many as cfa acknowledged in its window (the same
+/// volume), the backlog for consume-backlog, bounded.
+const BASELINE_RECORDS_MAX: u64 = 20_000_000;
+
+pub fn baseline_load(w: &Workload, doc: &RunDocument) -> BaselineLoad {
+    let r = &doc.result;
+    let records = match (w.consumer_start, r.backlog_records) {
+        (ConsumerStart::Backlog, Some(n)) => n,
+        _ => r.produce_records,
+    };
+    let durable = w.acks() == "all"
+        && w.profile.log.flush_mode.unwrap_or(FlushMode::EveryBatch) == FlushMode::EveryBatch;
+    BaselineLoad {
+        workload: w.name.clone(),
+        record_bytes: w.mean_record_bytes().round() as usize,
+        partitions: w.total_partitions() as u32,
+        producers: w.producers,
+        records: records.clamp(1, BASELINE_RECORDS_MAX),
+        durable,
+        acks: w.acks().to_owned(),
+        batch_bytes: w.producer.batch_size_bytes.unwrap_or(16 << 10),
+        linger_ms: w.producer.linger_ms.unwrap_or(5),
+        consumers: w.consumers(),
+        max_seconds: w.duration_s * 6.0 + 60.0,
+        rate_mb_per_s: r
+            .target_records_per_s
+            .map(|rate| rate * w.mean_record_bytes() / 1e6),
+    }
+}
+
+pub fn outcome_line(o: &BaselineOutcome) -> String {
+    match o {
+        BaselineOutcome::Ran(b) => format!(
+            "{}: {:.0} records/s, {:.1} MB/s, p99 {}",
+            b.system,
+            b.produce_records_per_s,
+            b.produce_mb_per_s,
+            b.publish_latency_us
+                .p99
+                .map_or("-".to_owned(), |us| format!("{:.2} ms", us as f64 / 1000.0))
+        ),
+        BaselineOutcome::Absent { system, reason } => format!("{system}: absent ({reason})"),
+        BaselineOutcome::Skipped { system, reason } => format!("{system}: not run ({reason})"),
+        BaselineOutcome::Failed { system, error } => format!("{system}: failed ({error})"),
+    }
+}
+
+fn num(v: &Option<serde_json::Value>, key: &str) -> Option<f64> {
+    v.as_ref()?.get(key)?.as_f64()
+}
+
+/// The machine's limits as MB/s and us, the mean of before and after.
+struct Limits {
+    disk_mb_per_s: Option<f64>,
+    loopback_mb_per_s: Option<f64>,
+    fdatasync_p99_us: Option<f64>,
+}
+
+fn mean_limits(c: &Comparison) -> Limits {
+    let mean = |key: &str, scale: f64| {
+        let v: Vec<f64> = [&c.machine_limits_before, &c.machine_limits_after]
+            .iter()
+            .filter_map(|l| num(l, key))
+            .collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64 * scale)
+    };
+    Limits {
+        disk_mb_per_s: mean("seq_write_direct_1m_qd32_mbps", 1.0),
+        loopback_mb_per_s: mean("loopback_tcp_1stream_gbyteps", 1000.0),
+        fdatasync_p99_us: mean("fdatasync_64k_p99_us", 1.0),
+    }
+}
+
+pub fn markdown(c: &Comparison) -> String {
+    let l = mean_limits(c);
+    let ratio = |a: f64, b: Option<f64>| {
+        b.filter(|b| *b > 0.0)
+            .map_or("-".to_owned(), |b| format!("{:.2}", a / b))
+    };
+    let mut md = String::new();
+    md.push_str(&format!(
+        "Machine limits (machine-limits.sh, mean of before/after): disk direct-I/O write 1 MiB qd32 {} MB/s, loopback TCP {} MB/s, fdatasync p99 after a 64 KiB write {} us. MB = 10^6 bytes.\n\n",
+        l.disk_mb_per_s.map_or("-".into(), |v| format!("{v:.0}")),
+        l.loopback_mb_per_s.map_or("-".into(), |v| format!("{v:.0}")),
+        l.fdatasync_p99_us.map_or("-".into(), |v| format!("{v:.0}")),
+    ));
+    md.push_str("| workload | system | rate | produce records/s | produce MB/s | x disk | x loopback | cfa / this | publish p50 ms | p99 ms | p99.9 ms | consume MB/s | e2e p99 ms | errors |\n");
+    md.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for e in &c.entries {
+        let r = &e.cfa.result;
+        let ms = |us: u64| format!("{:.2}", us as f64 / 1000.0);
+        let rate = r
+            .target_records_per_s
+            .map_or("max".to_owned(), |t| format!("{t:.0}/s"));
+        md.push_str(&format!(
+            "| {} | cfa | {rate} | {:.0} | {:.1} | {} | {} | 1.00 | {} | {} | {} | {:.1} | {} | {} |\n",
+            e.workload,
+            r.produce_records_per_s,
+            r.produce_mb_per_s,
+            ratio(r.produce_mb_per_s, l.disk_mb_per_s),
+            ratio(r.produce_mb_per_s, l.loopback_mb_per_s),
+            ms(r.publish_latency_us.p50),
+            ms(r.publish_latency_us.p99),
+            ms(r.publish_latency_us.p999),
+            r.consume_mb_per_s,
+            r.e2e_latency_us.map_or("-".to_owned(), |p| ms(p.p99)),
+            r.errors
+        ));
+        for o in &e.baselines {
+            md.push_str(&baseline_row(&e.workload, r.produce_mb_per_s, o, &l));
+        }
+    }
+    md.push_str("\nNotes on the baselines (from their runners):\n\n");
+    for e in &c.entries {
+        for o in &e.baselines {
+            if let BaselineOutcome::Ran(b) = o {
+                md.push_str(&format!(
+                    "- {} / {}: {} Command: `{}`\n",
+                    e.workload,
+                    b.system,
+                    b.notes,
+                    b.command.replace('\n', "; ")
+                ));
+            }
+        }
+    }
+    md
+}
+
+fn baseline_row(workload: &str, cfa_mb: f64, o: &BaselineOutcome, l: &Limits) -> String {
+    let opt_ms =
+        |us: Option<u64>| us.map_or("-".to_owned(), |us| format!("{:.2}", us as f64 / 1000.0));
+    let ratio = |a: f64, b: Option<f64>| {
+        b.filter(|b| *b > 0.0)
+            .map_or("-".to_owned(), |b| format!("{:.2}", a / b))
+    };
+    match o {
+        BaselineOutcome::Ran(b) => format!(
+            "| {workload} | {} | | {:.0} | {:.1} | {} | {} | {} | {} | {} | {} | {} | - | 0 |\n",
+            b.system,
+            b.produce_records_per_s,
+            b.produce_mb_per_s,
+            ratio(b.produce_mb_per_s, l.disk_mb_per_s),
+            ratio(b.produce_mb_per_s, l.loopback_mb_per_s),
+            ratio(cfa_mb, Some(b.produce_mb_per_s)),
+            opt_ms(b.publish_latency_us.p50),
+            opt_ms(b.publish_latency_us.p99),
+            opt_ms(b.publish_latency_us.p999),
+            b.consume_mb_per_s
+                .map_or("-".to_owned(), |v| format!("{v:.1}")),
+        ),
+        BaselineOutcome::Absent { system, reason } => {
+            format!("| {workload} | {system} | absent: {reason} | | | | | | | | | | | |\n")
+        }
+        BaselineOutcome::Skipped { system, reason } => {
+            format!("| {workload} | {system} | not run: {reason} | | | | | | | | | | | |\n")
+        }
+        BaselineOutcome::Failed { system, error } => {
+            format!(
+                "| {workload} | {system} | failed: {} | | | | | | | | | | | |\n",
+                error.replace('|', "/").replace('\n', " ")
+            )
+        }
+    }
+}
+
+pub fn rows(c: &Comparison) -> Vec<ComparisonRow> {
+    let l = mean_limits(c);
+    let mut rows = Vec::new();
+    for e in &c.entries {
+        let r = &e.cfa.result;
+        rows.push(ComparisonRow {
+            workload: e.workload.clone(),
+            system: "cfa".into(),
+            produce_mb_per_s: r.produce_mb_per_s,
+            publish_p99_us: Some(r.publish_latency_us.p99),
+        });
+        for o in &e.baselines {
+            if let BaselineOutcome::Ran(b) = o {
+                rows.push(ComparisonRow {
+                    workload: e.workload.clone(),
+                    system: b.system.clone(),
+                    produce_mb_per_s: b.produce_mb_per_s,
+                    publish_p99_us: b.publish_latency_us.p99,
+                });
+            }
+        }
+        if r.target_records_per_s.is_none() {
+            for (name, v) in [
+                ("disk write limit", l.disk_mb_per_s),
+                ("loopback limit", l.loopback_mb_per_s),
+            ] {
+                if let Some(v) = v {
+                    rows.push(ComparisonRow {
+                        workload: e.workload.clone(),
+                        system: name.into(),
+                        produce_mb_per_s: v,
+                        publish_p99_us: None,
+                    });
+                }
+            }
+        }
+    }
+    rows
+}

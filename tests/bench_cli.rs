@@ -1,0 +1,206 @@
+//! `cfa bench` end to end: a workload file run on an embedded broker writes the JSON
+//! scripts rely on, and the open-loop driver counts a broker stall in its latencies
+//! instead of hiding it (no coordinated omission).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+mod common;
+
+fn workload(dir: &Path, body: &str) -> PathBuf {
+    let path = dir.join("w.toml");
+    std::fs::write(&path, body).expect("write workload");
+    path
+}
+
+const FIXED_RATE: &str = r#"
+name = "tiny-fixed"
+tuning = "latency"
+[topics]
+partitions = 3
+[messages]
+size_bytes = 256
+key_distribution = "uniform"
+key_count = 100
+[producers]
+count = 1
+rate_records_per_s = 1000
+acks = "1"
+[consumers]
+groups = 1
+per_group = 2
+"#;
+
+fn data_dir() -> tempfile::TempDir {
+    // Direct I/O needs a real filesystem: under target/, not /tmp (may be tmpfs).
+    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir")
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).expect("the JSON was written");
+    serde_json::from_str(&text).expect("valid JSON")
+}
+
+#[test]
+fn a_workload_file_runs_on_an_embedded_broker_and_writes_the_documented_json() {
+    let dir = data_dir();
+    let file = workload(dir.path(), FIXED_RATE);
+    let json = dir.path().join("out.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_cfa"))
+        .arg("bench")
+        .arg("--workload")
+        .arg(&file)
+        .args(["--duration-s", "2", "--warmup-s", "0.5"])
+        .arg("--json")
+        .arg(&json)
+        .arg("--results-dir")
+        .arg(dir.path().join("results"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .expect("run cfa bench");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "cfa bench failed: {stderr}");
+    assert!(
+        stderr.contains("tiny-fixed [measure"),
+        "a live progress line: {stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("records sent") && stdout.contains("prod r/s"),
+        "{stdout}"
+    );
+    let v = read_json(&json);
+    for key in [
+        "workload",
+        "produce_records_per_s",
+        "produce_mb_per_s",
+        "consume_records_per_s",
+        "consume_mb_per_s",
+        "errors",
+    ] {
+        assert!(
+            v[key].is_string() || v[key].is_number(),
+            "{key}: {}",
+            v[key]
+        );
+    }
+    for key in ["publish_latency_us", "e2e_latency_us"] {
+        for q in ["p50", "p90", "p99", "p999", "p9999", "max"] {
+            assert!(v[key][q].as_u64().is_some(), "{key}.{q}");
+        }
+    }
+    for key in ["cores", "kernel", "filesystem"] {
+        assert!(!v["machine"][key].is_null(), "machine.{key}");
+    }
+    assert_eq!(v["workload"], "tiny-fixed");
+    assert_eq!(v["errors"], 0);
+    // 1,000 records/s for 2 s, on schedule; every one read by the group.
+    let produced = v["produce_records_per_s"].as_f64().expect("number");
+    assert!((900.0..1100.0).contains(&produced), "{produced}");
+    let consumed = v["consume_records_per_s"].as_f64().expect("number");
+    assert!((900.0..1100.0).contains(&consumed), "{consumed}");
+    let results: Vec<_> = std::fs::read_dir(dir.path().join("results"))
+        .expect("results dir")
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    assert!(results.iter().any(|n| n.ends_with(".svg")), "{results:?}");
+    assert!(results.iter().any(|n| n.ends_with(".json")), "{results:?}");
+}
+
+#[test]
+fn a_stalled_broker_shows_in_the_latencies_of_every_record_it_delayed() {
+    let dir = data_dir();
+    let (broker, addr) = common::start_with(&dir.path().join("broker"), "latency");
+    let file = workload(dir.path(), FIXED_RATE);
+    let json = dir.path().join("out.json");
+    let mut bench = Command::new(env!("CARGO_BIN_EXE_cfa"))
+        .arg("bench")
+        .arg("--workload")
+        .arg(&file)
+        .args(["--duration-s", "3", "--warmup-s", "0.5", "--no-save"])
+        .args(["--bootstrap", &addr.to_string()])
+        .arg("--json")
+        .arg(&json)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn cfa bench");
+    let stderr = bench.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let line = lines.next().expect("bench runs").expect("line");
+        if line.contains("[measure") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no measured phase");
+    }
+    std::thread::sleep(Duration::from_millis(800));
+    let pid = broker.0.id().to_string();
+    // Freeze the broker for 600 ms: every record intended meanwhile waits.
+    let stop = Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .expect("kill -STOP");
+    assert!(stop.success());
+    std::thread::sleep(Duration::from_millis(600));
+    let cont = Command::new("kill")
+        .args(["-CONT", &pid])
+        .status()
+        .expect("kill -CONT");
+    assert!(cont.success());
+    std::thread::spawn(move || lines.for_each(drop));
+    let status = bench.wait().expect("bench exits");
+    assert!(status.success());
+    let v = read_json(&json);
+    let publish = &v["publish_latency_us"];
+    // ~600 of 3,000 records were intended during the stall: their latencies spread over
+    // 0..600 ms, so the p99 is near 600 ms. A closed-loop bench would have sent one record
+    // into the stall and reported a p99 of a few ms.
+    let p99 = publish["p99"].as_u64().expect("p99");
+    let max = publish["max"].as_u64().expect("max");
+    assert!(p99 >= 300_000, "p99 {p99} us hides the stall");
+    assert!(max >= 500_000, "max {max} us");
+    let p90 = publish["p90"].as_u64().expect("p90");
+    assert!(
+        p90 >= 50_000,
+        "p90 {p90} us: a fifth of the records were delayed"
+    );
+    assert!(v["e2e_latency_us"]["p99"].as_u64().expect("e2e p99") >= 300_000);
+    // The schedule was kept: the delayed records were sent late, not skipped.
+    let produced = v["produce_records_per_s"].as_f64().expect("number");
+    assert!((900.0..1100.0).contains(&produced), "{produced}");
+    drop(broker);
+}
+
+#[test]
+fn bad_workloads_are_refused_naming_the_mistake() {
+    let dir = data_dir();
+    let file = workload(
+        dir.path(),
+        &FIXED_RATE.replace("partitions = 3", "partitions = 0"),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_cfa"))
+        .arg("bench")
+        .arg("--workload")
+        .arg(&file)
+        .arg("--no-save")
+        .output()
+        .expect("run cfa bench");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("partitions"), "{stderr}");
+    let out = Command::new(env!("CARGO_BIN_EXE_cfa"))
+        .args(["bench", "--workload", "no-such-workload", "--no-save"])
+        .output()
+        .expect("run cfa bench");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no-such-workload") && stderr.contains("max-throughput-1kb"),
+        "{stderr}"
+    );
+}
