@@ -272,9 +272,10 @@ fn run_on_topics(
     let stats = Arc::new(RunStats::new(Clock::new()));
     let stop_consumers = Arc::new(AtomicBool::new(false));
     let consumers = start_consumers(bootstrap, w, &topics, &stats, &stop_consumers)?;
-    if w.consumer_start == ConsumerStart::Tail {
-        consumers.wait_assigned(w)?;
-    }
+    // Tail readers must hold their partitions before the window opens or they miss its
+    // start; backlog readers start from the beginning either way, and their drain time
+    // counts from their first record.
+    consumers.wait_assigned(w)?;
     let start_ns = stats.clock.now_ns();
     let measure_start = start_ns + secs_ns(w.warmup_s);
     let measure_end = measure_start + secs_ns(w.duration_s);
@@ -287,7 +288,7 @@ fn run_on_topics(
         records_max: RUN_BYTES_MAX / w.mean_record_bytes().max(1.0) as u64 / u64::from(w.producers),
     };
     let producers = start_producers(bootstrap, w, &topics, &stats, &stop_producers, &plan)?;
-    let watch = watch_window(w, &stats, &consumers, progress, backlog_records);
+    let watch = watch_window(w, &stats, progress, backlog_records);
     let resends = join_producers(producers, &stats, &stop_producers, measure_end);
     drain_consumers(w, &stats, &consumers);
     stop_consumers.store(true, Ordering::Relaxed);
@@ -695,7 +696,6 @@ fn drain_consumers(w: &Workload, stats: &RunStats, consumers: &Consumers) {
 fn watch_window(
     w: &Workload,
     stats: &RunStats,
-    consumers: &Consumers,
     progress: bool,
     backlog_records: Option<u64>,
 ) -> Watched {
@@ -735,8 +735,10 @@ fn watch_window(
         }
         if let (Some(backlog), None) = (backlog_records, watched.backlog_drain_s) {
             let read = stats.consumed.load(Ordering::Relaxed);
-            if read >= backlog * u64::from(w.consumer_groups) && !consumers.threads.is_empty() {
-                watched.backlog_drain_s = Some((stats.clock.now_ns() - start_ns) as f64 / 1e9);
+            let first = stats.first_consumed_ns.load(Ordering::Relaxed);
+            if read >= backlog * u64::from(w.consumer_groups) && first != u64::MAX {
+                watched.backlog_drain_s =
+                    Some(stats.clock.now_ns().saturating_sub(first) as f64 / 1e9);
             }
         }
     }

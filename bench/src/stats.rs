@@ -129,6 +129,8 @@ pub struct RunStats {
     pub consumed_bytes_in_window: AtomicU64,
     /// Consumed records whose send stamp is inside the window.
     pub consumed_measured: AtomicU64,
+    /// When the first record was consumed (`u64::MAX` before).
+    pub first_consumed_ns: AtomicU64,
     pub publish: Latencies,
     pub e2e: Latencies,
     /// The first error message of the run (later ones are only counted).
@@ -155,6 +157,7 @@ impl RunStats {
             consumed_in_window: AtomicU64::new(0),
             consumed_bytes_in_window: AtomicU64::new(0),
             consumed_measured: AtomicU64::new(0),
+            first_consumed_ns: AtomicU64::new(u64::MAX),
             publish: Latencies::new(),
             e2e: Latencies::new(),
             first_error: Mutex::new(None),
@@ -223,6 +226,15 @@ impl RunStats {
         e2e_us: &[u64],
         measured: u64,
     ) {
+        if records > 0 {
+            // Only the first store wins; later ones find the slot taken.
+            let _ = self.first_consumed_ns.compare_exchange(
+                u64::MAX,
+                now_ns,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
         self.consumed.fetch_add(records, Ordering::Relaxed);
         self.consumed_bytes.fetch_add(bytes, Ordering::Relaxed);
         if self.in_window(now_ns) {
