@@ -45,6 +45,19 @@ impl BatchCache {
         }
     }
 
+    /// Changes the byte budget (the broker shares one budget among a shard's partitions)
+    /// and evicts the oldest batches beyond it at once.
+    pub fn set_bytes_max(&mut self, bytes_max: usize) {
+        self.bytes_max = bytes_max;
+        while self.bytes > self.bytes_max && self.batches.len() > 1 {
+            self.pop_front();
+        }
+    }
+
+    pub fn bytes_max(&self) -> usize {
+        self.bytes_max
+    }
+
     fn pop_front(&mut self) {
         if let Some(b) = self.batches.pop_front() {
             self.bytes -= b.bytes.len();
@@ -94,5 +107,39 @@ impl BatchCache {
 
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(base: u64, len: usize) -> CachedBatch {
+        CachedBatch {
+            base_offset: base,
+            last_offset: base,
+            bytes: Bytes::from(vec![0u8; len]),
+        }
+    }
+
+    #[test]
+    fn a_smaller_budget_evicts_the_oldest_at_once_and_keeps_the_newest() {
+        let mut c = BatchCache::new(10_000);
+        for i in 0..10 {
+            c.push(batch(i, 1000));
+        }
+        assert_eq!(c.bytes(), 10_000);
+        c.set_bytes_max(3000);
+        assert_eq!(c.bytes(), 3000);
+        assert_eq!(c.first_offset(), Some(7));
+        c.set_bytes_max(0);
+        assert_eq!(c.first_offset(), Some(9), "the newest batch always stays");
+        c.set_bytes_max(5000);
+        c.push(batch(10, 1000));
+        assert_eq!(
+            c.bytes(),
+            2000,
+            "a larger budget fills up again from new batches"
+        );
     }
 }

@@ -308,6 +308,18 @@ impl<S: Storage> PartitionLog<S> {
         self.state.borrow().cache.first_offset()
     }
 
+    /// Lowers (or restores, up to `config().batch_cache_bytes`) this partition's batch
+    /// cache budget; the broker splits a per-shard budget among its partitions so that
+    /// 1,000 partitions do not each hold their own full cache.
+    pub fn set_batch_cache_bytes(&self, bytes_max: usize) {
+        let bytes_max = bytes_max.min(self.config.batch_cache_bytes);
+        self.state.borrow_mut().cache.set_bytes_max(bytes_max);
+    }
+
+    pub fn batch_cache_bytes_max(&self) -> usize {
+        self.state.borrow().cache.bytes_max()
+    }
+
     pub fn cached_bytes(&self) -> usize {
         self.state.borrow().cache.bytes()
     }

@@ -194,6 +194,15 @@ pub const SHARD_IO_MEMORY_BYTES_MIN: usize = 512 << 10;
 /// Largest io_memory accepted (1 GiB).
 pub const SHARD_IO_MEMORY_BYTES_MAX: usize = 1 << 30;
 
+/// Batch-cache bytes one shard's partitions share (default 256 MiB): each partition gets
+/// the smaller of its own batch_cache_bytes and this divided among the shard's
+/// partitions, so memory stays bounded as partitions grow to the thousands.
+pub const SHARD_BATCH_CACHE_BYTES_DEFAULT: usize = 256 << 20;
+/// Smallest shard cache budget accepted (1 MiB).
+pub const SHARD_BATCH_CACHE_BYTES_MIN: usize = 1 << 20;
+/// Largest shard cache budget accepted (1 TiB).
+pub const SHARD_BATCH_CACHE_BYTES_MAX: usize = 1 << 40;
+
 /// Request bytes one connection may have read but not answered (default 64 MiB): past it
 /// the broker stops reading from that connection.
 pub const CONNECTION_INFLIGHT_BYTES_DEFAULT: usize = 64 << 20;

@@ -13,6 +13,7 @@ use crate::constants::{
     CONNECTION_INFLIGHT_BYTES_DEFAULT, CONNECTION_INFLIGHT_BYTES_MAX,
     CONNECTION_INFLIGHT_BYTES_MIN, LISTEN_DEFAULT, RETENTION_CHECK_INTERVAL_MS_DEFAULT,
     RETENTION_CHECK_INTERVAL_MS_MAX, RETENTION_CHECK_INTERVAL_MS_MIN, SHARDS_MAX,
+    SHARD_BATCH_CACHE_BYTES_DEFAULT, SHARD_BATCH_CACHE_BYTES_MAX, SHARD_BATCH_CACHE_BYTES_MIN,
     SHARD_IO_MEMORY_BYTES_DEFAULT, SHARD_IO_MEMORY_BYTES_MAX, SHARD_IO_MEMORY_BYTES_MIN,
 };
 use crate::server::ServerError;
@@ -26,6 +27,7 @@ pub struct BrokerTuning {
     pub node_id: Option<u32>,
     pub shards: Option<usize>,
     pub io_memory_bytes: Option<usize>,
+    pub shard_batch_cache_bytes: Option<usize>,
     pub connection_inflight_bytes: Option<usize>,
     pub metrics_listen: Option<String>,
     pub retention_check_interval_ms: Option<u64>,
@@ -68,6 +70,9 @@ pub struct BrokerConfig {
     pub shards: usize,
     /// glommio io_memory per shard (registered with io_uring, counts against memlock).
     pub io_memory_bytes: usize,
+    /// Batch-cache bytes each shard's partitions share (each partition: the smaller of
+    /// its own `batch_cache_bytes` and this over the shard's partition count).
+    pub shard_batch_cache_bytes: usize,
     /// Request bytes one connection may have in flight before the broker stops reading
     /// from it (backpressure reaches the client through TCP).
     pub connection_inflight_bytes: usize,
@@ -111,6 +116,9 @@ impl BrokerConfig {
                 n => n,
             },
             io_memory_bytes: b.io_memory_bytes.unwrap_or(SHARD_IO_MEMORY_BYTES_DEFAULT),
+            shard_batch_cache_bytes: b
+                .shard_batch_cache_bytes
+                .unwrap_or(SHARD_BATCH_CACHE_BYTES_DEFAULT),
             connection_inflight_bytes: b
                 .connection_inflight_bytes
                 .unwrap_or(CONNECTION_INFLIGHT_BYTES_DEFAULT),
@@ -136,6 +144,7 @@ impl BrokerConfig {
             node_id: 0,
             shards: 1,
             io_memory_bytes: SHARD_IO_MEMORY_BYTES_MIN,
+            shard_batch_cache_bytes: SHARD_BATCH_CACHE_BYTES_DEFAULT,
             connection_inflight_bytes: CONNECTION_INFLIGHT_BYTES_DEFAULT,
             metrics_listen: None,
             retention_check_interval_ms: RETENTION_CHECK_INTERVAL_MS_DEFAULT,
@@ -154,6 +163,14 @@ impl BrokerConfig {
                 "broker.shards = {}: must be 1..={SHARDS_MAX} (0 = one per core)",
                 self.shards
             ));
+        }
+        if !(SHARD_BATCH_CACHE_BYTES_MIN..=SHARD_BATCH_CACHE_BYTES_MAX)
+            .contains(&self.shard_batch_cache_bytes)
+        {
+            return Err(ServerError::Config(format!(
+                "broker.shard_batch_cache_bytes = {}: must be {SHARD_BATCH_CACHE_BYTES_MIN}..={SHARD_BATCH_CACHE_BYTES_MAX}",
+                self.shard_batch_cache_bytes
+            )));
         }
         if !(SHARD_IO_MEMORY_BYTES_MIN..=SHARD_IO_MEMORY_BYTES_MAX).contains(&self.io_memory_bytes)
         {
@@ -216,6 +233,12 @@ mod tests {
         assert_eq!(c.retention_check_interval_ms, 100);
         let p = profile("[log]\nmax_message_bytes = 1").expect("parses");
         assert!(BrokerConfig::from_profile(&p).is_err());
+        let p = profile("[broker]\nshard_batch_cache_bytes = 1000").expect("parses");
+        let e = BrokerConfig::from_profile(&p).expect_err("budget too small");
+        assert!(e.to_string().contains("shard_batch_cache_bytes"), "{e}");
+        let p = profile("[broker]\nshard_batch_cache_bytes = 2097152").expect("parses");
+        let c = BrokerConfig::from_profile(&p).expect("in range");
+        assert_eq!(c.shard_batch_cache_bytes, 2 << 20);
     }
 
     #[test]

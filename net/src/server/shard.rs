@@ -294,7 +294,18 @@ impl Shard {
             lifecycle: async_lock::Mutex::new(false),
         });
         self.partitions.borrow_mut().insert(id, part);
+        self.share_cache_budget();
         Ok(())
+    }
+
+    /// Splits the shard's batch-cache budget evenly among its partitions (each capped by
+    /// its own batch_cache_bytes). Called whenever the partition count changes.
+    fn share_cache_budget(&self) {
+        let parts = self.partitions.borrow();
+        let share = self.config.shard_batch_cache_bytes / parts.len().max(1);
+        for p in parts.values() {
+            p.log.set_batch_cache_bytes(share);
+        }
     }
 
     /// Closes and deletes this shard's partitions of a topic.
@@ -320,6 +331,7 @@ impl Shard {
             }
         }
         self.topics.borrow_mut().remove(name);
+        self.share_cache_budget();
         Ok(())
     }
 
