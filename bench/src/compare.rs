@@ -95,8 +95,10 @@ pub fn baseline_load(w: &Workload, doc: &RunDocument) -> BaselineLoad {
         linger_ms: w.producer.linger_ms.unwrap_or(5),
         consumers: w.consumers(),
         max_seconds: w.duration_s * 6.0 + 60.0,
+        // A backlog is built at max rate (then read); other fixed-rate loads keep their rate.
         rate_mb_per_s: r
             .target_records_per_s
+            .filter(|_| w.consumer_start != ConsumerStart::Backlog)
             .map(|rate| rate * w.mean_record_bytes() / 1e6),
     }
 }
@@ -200,6 +202,9 @@ pub fn markdown(c: &Comparison) -> String {
     md
 }
 
+/// A failure's message is cut to this many characters in the table (the JSON has it all).
+const FAILURE_CHARS_MAX: usize = 160;
+
 fn baseline_row(workload: &str, cfa_mb: f64, o: &BaselineOutcome, l: &Limits) -> String {
     let opt_ms =
         |us: Option<u64>| us.map_or("-".to_owned(), |us| format!("{:.2}", us as f64 / 1000.0));
@@ -229,6 +234,7 @@ fn baseline_row(workload: &str, cfa_mb: f64, o: &BaselineOutcome, l: &Limits) ->
             format!("| {workload} | {system} | not run: {reason} | | | | | | | | | | | |\n")
         }
         BaselineOutcome::Failed { system, error } => {
+            let error: String = error.chars().take(FAILURE_CHARS_MAX).collect();
             format!(
                 "| {workload} | {system} | failed: {} | | | | | | | | | | | |\n",
                 error.replace('|', "/").replace('\n', " ")
