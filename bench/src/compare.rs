@@ -146,12 +146,19 @@ fn mean_limits(c: &Comparison) -> Limits {
     }
 }
 
+/// `a / b` with two decimals, "-" without a (positive) `b`.
+fn ratio(a: f64, b: Option<f64>) -> String {
+    b.filter(|b| *b > 0.0)
+        .map_or("-".to_owned(), |b| format!("{:.2}", a / b))
+}
+
+/// Microseconds as milliseconds with two decimals, "-" when unknown.
+fn opt_ms(us: Option<u64>) -> String {
+    us.map_or("-".to_owned(), |us| format!("{:.2}", us as f64 / 1000.0))
+}
+
 pub fn markdown(c: &Comparison) -> String {
     let l = mean_limits(c);
-    let ratio = |a: f64, b: Option<f64>| {
-        b.filter(|b| *b > 0.0)
-            .map_or("-".to_owned(), |b| format!("{:.2}", a / b))
-    };
     let mut md = String::new();
     md.push_str(&format!(
         "Machine limits (machine-limits.sh, mean of before/after): disk direct-I/O write 1 MiB qd32 {} MB/s, loopback TCP {} MB/s, fdatasync p99 after a 64 KiB write {} us. MB = 10^6 bytes.\n\n",
@@ -163,7 +170,7 @@ pub fn markdown(c: &Comparison) -> String {
     md.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for e in &c.entries {
         let r = &e.cfa.result;
-        let ms = |us: u64| format!("{:.2}", us as f64 / 1000.0);
+        let ms = |us: u64| opt_ms(Some(us));
         let rate = r
             .target_records_per_s
             .map_or("max".to_owned(), |t| format!("{t:.0}/s"));
@@ -206,12 +213,6 @@ pub fn markdown(c: &Comparison) -> String {
 const FAILURE_CHARS_MAX: usize = 160;
 
 fn baseline_row(workload: &str, cfa_mb: f64, o: &BaselineOutcome, l: &Limits) -> String {
-    let opt_ms =
-        |us: Option<u64>| us.map_or("-".to_owned(), |us| format!("{:.2}", us as f64 / 1000.0));
-    let ratio = |a: f64, b: Option<f64>| {
-        b.filter(|b| *b > 0.0)
-            .map_or("-".to_owned(), |b| format!("{:.2}", a / b))
-    };
     match o {
         BaselineOutcome::Ran(b) => format!(
             "| {workload} | {} | | {:.0} | {:.1} | {} | {} | {} | {} | {} | {} | {} | - | 0 |\n",

@@ -6,35 +6,8 @@ use bytes::{Bytes, BytesMut};
 use crate::constants::{STAMP_BYTES, VALUE_CHUNK_RECORDS, ZIPF_TABLE_MAX};
 use crate::workload::{KeyDistribution, Workload};
 
-/// xorshift64*: fast, good enough to pick sizes and keys (not for anything secret).
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.max(1))
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Uniform in [0, n).
-    pub fn below(&mut self, n: u64) -> u64 {
-        assert!(n > 0, "an empty range");
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
-
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+/// The client's xorshift64* generator: fast, good enough to pick sizes and keys.
+pub use cfa_net::client::retry::XorShift as Rng;
 
 /// Record values: a fixed pseudo-random payload (printable, so codecs see something like
 /// text rather than zeros), the first `STAMP_BYTES` overwritten with the send stamp.

@@ -131,46 +131,42 @@ pub struct Messages {
 /// The `[producers]` table: how many, how fast, and the producer knobs (the
 /// `[producer]` section's keys, which override the tuning profile's key by key).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "toml::Table")]
 pub struct Producers {
-    #[serde(default = "one_u32")]
     pub count: u32,
     /// Target rate over all producers; 0 = max rate (labelled as such).
-    #[serde(default)]
     pub rate_records_per_s: u64,
     /// Instead of a fixed rate: this percentage of the max rate, measured by a max-rate
     /// probe of `probe_s` seconds on a topic of its own right before the run.
     pub rate_percent_of_max: Option<f64>,
-    #[serde(default = "probe_default")]
     pub probe_s: f64,
-    pub acks: Option<String>,
-    pub batch_size_bytes: Option<usize>,
-    pub linger_ms: Option<u64>,
-    pub compression: Option<String>,
-    pub buffer_memory_bytes: Option<usize>,
-    pub max_in_flight_per_connection: Option<usize>,
-    pub enable_idempotence: Option<bool>,
-    pub delivery_timeout_ms: Option<u64>,
-    pub request_timeout_ms: Option<u64>,
-    pub retry_backoff_ms: Option<u64>,
+    #[serde(flatten)]
+    pub tuning: ProducerTuning,
 }
 
-impl Producers {
-    /// The producer keys as a `[producer]` section (serde cannot flatten that struct in
-    /// here and still refuse unknown keys, so the keys are listed twice).
-    pub fn tuning(&self) -> ProducerTuning {
-        ProducerTuning {
-            acks: self.acks.clone(),
-            batch_size_bytes: self.batch_size_bytes,
-            linger_ms: self.linger_ms,
-            compression: self.compression.clone(),
-            buffer_memory_bytes: self.buffer_memory_bytes,
-            max_in_flight_per_connection: self.max_in_flight_per_connection,
-            enable_idempotence: self.enable_idempotence,
-            delivery_timeout_ms: self.delivery_timeout_ms,
-            request_timeout_ms: self.request_timeout_ms,
-            retry_backoff_ms: self.retry_backoff_ms,
+impl TryFrom<toml::Table> for Producers {
+    type Error = String;
+
+    /// Takes the bench's own keys out, then reads the rest as a `[producer]` section,
+    /// which refuses unknown keys (serde cannot flatten and refuse at once).
+    fn try_from(mut t: toml::Table) -> Result<Producers, String> {
+        fn take<T: serde::de::DeserializeOwned>(
+            t: &mut toml::Table,
+            key: &str,
+        ) -> Result<Option<T>, String> {
+            t.remove(key)
+                .map(|v| v.try_into().map_err(|e| format!("producers.{key}: {e}")))
+                .transpose()
         }
+        Ok(Producers {
+            count: take(&mut t, "count")?.unwrap_or(1),
+            rate_records_per_s: take(&mut t, "rate_records_per_s")?.unwrap_or(0),
+            rate_percent_of_max: take(&mut t, "rate_percent_of_max")?,
+            probe_s: take(&mut t, "probe_s")?.unwrap_or_else(probe_default),
+            tuning: toml::Value::Table(t)
+                .try_into()
+                .map_err(|e| format!("[producers]: {e}"))?,
+        })
     }
 }
 
@@ -592,7 +588,7 @@ fn resolve(
         rate_records_per_s: file.producers.rate_records_per_s,
         rate_percent_of_max: file.producers.rate_percent_of_max,
         probe_s: file.producers.probe_s,
-        producer: base.overridden_by(&file.producers.tuning()),
+        producer: base.overridden_by(&file.producers.tuning),
         consumer_groups: file.consumers.groups,
         consumers_per_group: file.consumers.per_group,
         consumer_start: file.consumers.start,

@@ -66,9 +66,10 @@ fn pow2(n: u32) -> u64 {
     1u64.checked_shl(n).unwrap_or(u64::MAX)
 }
 
-/// A tiny xorshift64* generator: jitter needs spread, not cryptographic quality.
+/// A tiny xorshift64* generator: jitter (and the bench's key and size choices) need
+/// spread, not cryptographic quality.
 #[derive(Debug, Clone)]
-pub(crate) struct XorShift(u64);
+pub struct XorShift(u64);
 
 impl XorShift {
     pub fn new(seed: u64) -> XorShift {
@@ -82,6 +83,17 @@ impl XorShift {
         x ^= x >> 27;
         self.0 = x;
         x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in [0, n).
+    pub fn below(&mut self, n: u64) -> u64 {
+        assert!(n > 0, "an empty range");
+        ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
+    }
+
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
