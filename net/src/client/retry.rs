@@ -42,7 +42,12 @@ impl Backoff {
 
     /// The pause before the next attempt, counting one more failure.
     pub fn next_delay(&mut self) -> Duration {
-        let ms = delay_ms(self.base_ms, self.max_ms, self.failures, self.rng.next());
+        let ms = delay_ms(
+            self.base_ms,
+            self.max_ms,
+            self.failures,
+            self.rng.next_u64(),
+        );
         self.failures = self.failures.saturating_add(1);
         Duration::from_millis(ms)
     }
@@ -76,7 +81,7 @@ impl XorShift {
         XorShift(seed | 1)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -88,12 +93,12 @@ impl XorShift {
     /// Uniform in [0, n).
     pub fn below(&mut self, n: u64) -> u64 {
         assert!(n > 0, "an empty range");
-        ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
     }
 
     /// Uniform in [0, 1).
     pub fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 

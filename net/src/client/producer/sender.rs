@@ -584,7 +584,7 @@ impl Sender {
                 config.retry_backoff_ms,
                 config.retry_backoff_max_ms,
                 failures,
-                self.rng.next(),
+                self.rng.next_u64(),
             );
             b.retry_at = now + Duration::from_millis(pause);
             self.shared.resends.fetch_add(1, Ordering::Relaxed);
