@@ -118,22 +118,27 @@ pub fn workloads(args: &RunArgs) -> Result<Vec<Workload>> {
         .collect()
 }
 
+/// machine-limits.sh's saved output (`--machine-limits FILE`): the JSON of its
+/// `JSON: {...}` line, or an error naming the file.
+pub fn read_machine_limits(path: &std::path::Path) -> Result<serde_json::Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    parse_machine_limits(&text).with_context(|| {
+        format!(
+            "{}: no \"JSON: {{...}}\" line (machine-limits.sh output expected)",
+            path.display()
+        )
+    })
+}
+
 /// Runs every workload, prints the table, saves JSON and plots; returns the documents.
 pub fn run_workloads(args: &RunArgs) -> Result<Vec<RunDocument>> {
     let list = workloads(args)?;
-    let limits = match &args.machine_limits {
-        Some(p) => {
-            let text =
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            Some(parse_machine_limits(&text).with_context(|| {
-                format!(
-                    "{}: no \"JSON: {{...}}\" line (machine-limits.sh output expected)",
-                    p.display()
-                )
-            })?)
-        }
-        None => None,
-    };
+    let limits = args
+        .machine_limits
+        .as_deref()
+        .map(read_machine_limits)
+        .transpose()?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let machine = Machine::probe(&args.data_dir, limits);

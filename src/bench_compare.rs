@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use cfa_bench::baselines;
 use cfa_bench::compare::{self, baseline_load, outcome_line, Comparison, Entry};
-use cfa_bench::machine::parse_machine_limits;
 use cfa_bench::plot;
 use cfa_bench::results::{self, RunDocument};
 use cfa_bench::workload::{Workload, STANDARD};
@@ -79,9 +78,7 @@ fn limits(
         return Ok(None);
     }
     if let Some(path) = &args.run.machine_limits {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        return Ok(parse_machine_limits(&text));
+        return bench_cmd::read_machine_limits(path).map(Some);
     }
     let script = baselines_dir.join("../tools/machine-limits.sh");
     let report = PathBuf::from(format!("{}-machine-limits-{when}.txt", stamp.display()));

@@ -203,4 +203,35 @@ fn bad_workloads_are_refused_naming_the_mistake() {
         stderr.contains("no-such-workload") && stderr.contains("max-throughput-1kb"),
         "{stderr}"
     );
+    // Not TOML at all; and a machine-limits file without its JSON line.
+    let garbage = workload(dir.path(), "\u{0}[[[ not toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_cfa"))
+        .arg("bench")
+        .arg("--workload")
+        .arg(&garbage)
+        .arg("--no-save")
+        .output()
+        .expect("run cfa bench");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("w.toml"), "names the file: {stderr}");
+    let limits = dir.path().join("limits.txt");
+    std::fs::write(&limits, "| a table | but no JSON line |\n").expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_cfa"))
+        .args([
+            "bench",
+            "--workload",
+            "seed-capacity",
+            "--no-save",
+            "--machine-limits",
+        ])
+        .arg(&limits)
+        .output()
+        .expect("run cfa bench");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("limits.txt") && stderr.contains("JSON"),
+        "{stderr}"
+    );
 }

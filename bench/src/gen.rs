@@ -128,8 +128,8 @@ impl Keys {
                     Some(self.hot_variants[self.hot_next].clone())
                 } else {
                     // The other keys, never the hot one.
-                    let n = self.key_count.saturating_sub(1).max(1);
-                    Some(self.key(1 + rng.below(n).min(self.key_count.saturating_sub(2))))
+                    let others = self.key_count.saturating_sub(1).max(1);
+                    Some(self.key(1 + rng.below(others)))
                 }
             }
         }

@@ -191,9 +191,9 @@ impl RunStats {
             && t_ns < self.measure_end_ns.load(Ordering::Relaxed)
     }
 
+    /// Whether a record intended at `intended_ns` belongs to the latency histograms.
     pub fn measured(&self, intended_ns: u64) -> bool {
-        intended_ns >= self.measure_start_ns.load(Ordering::Relaxed)
-            && intended_ns < self.measure_end_ns.load(Ordering::Relaxed)
+        self.in_window(intended_ns)
     }
 
     /// A delivery report arrived for a record intended at `intended_ns`.
