@@ -44,8 +44,5 @@ pub const CONSUMER_JOIN_MAX: Duration = Duration::from_secs(60);
 pub const RUN_OVERTIME_MAX: Duration = Duration::from_secs(120);
 /// Consumer poll timeout (bounds how long a stop request waits).
 pub const POLL_TIMEOUT: Duration = Duration::from_millis(100);
-/// Open-loop pacing: a producer ahead of schedule by more than this sleeps; less, it
-/// spins on `yield_now` (sleep granularity on Linux is ~60 us).
-pub const PACING_SLEEP_MIN: Duration = Duration::from_micros(200);
 /// Distinct values in the zipfian key table (its CDF is precomputed).
 pub const ZIPF_TABLE_MAX: u64 = 1_000_000;
