@@ -44,5 +44,9 @@ pub const CONSUMER_JOIN_MAX: Duration = Duration::from_secs(60);
 pub const RUN_OVERTIME_MAX: Duration = Duration::from_secs(120);
 /// Consumer poll timeout (bounds how long a stop request waits).
 pub const POLL_TIMEOUT: Duration = Duration::from_millis(100);
+/// Open-loop pacing: the shortest sleep of a producer ahead of its schedule. Shorter sleeps
+/// cost more CPU in timer programming than the records they pace (see `driver::pace`);
+/// a record sent up to this much late has the lateness in its latency.
+pub const PACING_SLEEP_MIN: Duration = Duration::from_micros(100);
 /// Distinct values in the zipfian key table (its CDF is precomputed).
 pub const ZIPF_TABLE_MAX: u64 = 1_000_000;
