@@ -269,7 +269,7 @@ fn run_on_topics(
         ConsumerStart::Backlog => Some(build_backlog(bootstrap, w, &topics, progress)?),
         ConsumerStart::Tail => None,
     };
-    let stats = Arc::new(RunStats::new(Clock::new()));
+    let stats = Arc::new(RunStats::new(Clock::new(), w.producers));
     let stop_consumers = Arc::new(AtomicBool::new(false));
     let consumers = start_consumers(bootstrap, w, &topics, &stats, &stop_consumers)?;
     // Tail readers must hold their partitions before the window opens or they miss its
@@ -349,6 +349,7 @@ fn start_producers(
                 stop: Arc::clone(stop),
                 plan: Plan { ..*plan },
                 seed: 0x9e37_79b9_7f4a_7c15 ^ u64::from(i + 1),
+                index: i as usize,
             };
             std::thread::Builder::new()
                 .name(format!("bench-producer-{i}"))
@@ -360,6 +361,8 @@ fn start_producers(
 
 struct ProducerJob {
     producer: Producer,
+    /// This producer's number: its tally in `stats`.
+    index: usize,
     w: Workload,
     topics: Arc<Vec<String>>,
     stats: Arc<RunStats>,
@@ -408,13 +411,14 @@ impl ProducerJob {
     fn send(&self, record: ProducerRecord, intended_ns: u64, bytes: u64) {
         match self.producer.send(record) {
             Ok(report) => {
-                self.stats.sent.fetch_add(1, Ordering::Relaxed);
+                self.stats.producer(self.index).on_sent();
                 let stats = Arc::clone(&self.stats);
+                let index = self.index;
                 report.on_delivery(move |r| {
                     if let Err(e) = &r {
                         stats.note_error(e);
                     }
-                    stats.on_delivery(r.is_ok(), intended_ns, bytes);
+                    stats.on_delivery(index, r.is_ok(), intended_ns, bytes);
                 });
             }
             Err(e) => {
@@ -479,7 +483,7 @@ fn build_backlog(
     topics: &Arc<Vec<String>>,
     progress: bool,
 ) -> Result<u64, DriverError> {
-    let stats = Arc::new(RunStats::new(Clock::new()));
+    let stats = Arc::new(RunStats::new(Clock::new(), w.producers));
     stats.set_window(0, u64::MAX - 1);
     let per_producer =
         (w.backlog_bytes as f64 / w.mean_record_bytes() / f64::from(w.producers)).ceil() as u64;
@@ -498,7 +502,7 @@ fn build_backlog(
         let now = stats.clock.now_ns();
         if progress && now - last >= PROGRESS_INTERVAL.as_nanos() as u64 {
             last = now;
-            let acked = stats.acked.load(Ordering::Relaxed);
+            let acked = stats.acked();
             eprintln!(
                 "{}: building the backlog: {acked} of {} records acknowledged ({:.0} s)",
                 w.name,
@@ -510,7 +514,7 @@ fn build_backlog(
     for p in producers {
         let _ = p.join();
     }
-    let acked = stats.acked.load(Ordering::Relaxed);
+    let acked = stats.acked();
     if stats.errors() > 0 {
         return Err(DriverError::Run(format!(
             "{}: {} errors while building the backlog (first: {})",
@@ -683,7 +687,7 @@ fn drain_consumers(w: &Workload, stats: &RunStats, consumers: &Consumers) {
     if consumers.threads.is_empty() {
         return;
     }
-    let want = stats.acked_measured.load(Ordering::Relaxed) * u64::from(w.consumer_groups);
+    let want = stats.acked_measured() * u64::from(w.consumer_groups);
     let start = std::time::Instant::now();
     while stats.consumed_measured.load(Ordering::Relaxed) < want
         && start.elapsed() < CONSUMER_DRAIN_MAX
@@ -761,8 +765,8 @@ impl Snapshot {
     fn take(s: &RunStats) -> Snapshot {
         Snapshot {
             t_ns: s.clock.now_ns(),
-            acked: s.acked.load(Ordering::Relaxed),
-            acked_bytes: s.acked_bytes.load(Ordering::Relaxed),
+            acked: s.acked(),
+            acked_bytes: s.acked_bytes(),
             consumed: s.consumed.load(Ordering::Relaxed),
             consumed_bytes: s.consumed_bytes.load(Ordering::Relaxed),
         }
@@ -770,15 +774,15 @@ impl Snapshot {
 
     fn second(&self, before: &Snapshot, s: &RunStats, start_ns: u64, groups: u32) -> Second {
         let dt = (self.t_ns - before.t_ns) as f64 / 1e9;
-        let sent = s.sent.load(Ordering::Relaxed);
-        let failed = s.delivery_errors.load(Ordering::Relaxed);
+        let sent = s.sent();
+        let failed = s.delivery_errors();
         Second {
             t_s: (self.t_ns as f64 - start_ns as f64) / 1e9,
             produce_records_per_s: (self.acked - before.acked) as f64 / dt,
             produce_mb_per_s: mb_per_s(self.acked_bytes - before.acked_bytes, dt),
             consume_records_per_s: (self.consumed - before.consumed) as f64 / dt,
             consume_mb_per_s: mb_per_s(self.consumed_bytes - before.consumed_bytes, dt),
-            publish_p99_us: s.publish.take_second_p99(),
+            publish_p99_us: s.publish_take_second_p99(),
             e2e_p99_us: s.e2e.take_second_p99(),
             queued_records: sent.saturating_sub(self.acked + failed),
             lag_records: if groups == 0 {
@@ -823,8 +827,8 @@ fn result(
     backlog_records: Option<u64>,
 ) -> RunResult {
     let window_s = w.duration_s;
-    let produced = stats.acked_in_window.load(Ordering::Relaxed);
-    let produced_bytes = stats.acked_bytes_in_window.load(Ordering::Relaxed);
+    let produced = stats.acked_in_window();
+    let produced_bytes = stats.acked_bytes_in_window();
     let mut consumed = stats.consumed_in_window.load(Ordering::Relaxed);
     let mut consumed_bytes = stats.consumed_bytes_in_window.load(Ordering::Relaxed);
     let mut consume_s = window_s;
@@ -844,7 +848,7 @@ fn result(
     };
     let detail = ErrorDetail {
         send: stats.send_errors.load(Ordering::Relaxed),
-        delivery: stats.delivery_errors.load(Ordering::Relaxed),
+        delivery: stats.delivery_errors(),
         consume: stats.consume_errors.load(Ordering::Relaxed),
         first: stats.first_error(),
     };
@@ -881,7 +885,7 @@ fn result(
         consume_records: consumed,
         consume_records_per_s: consumed as f64 / consume_s,
         consume_mb_per_s: mb_per_s(consumed_bytes, consume_s),
-        publish_latency_us: Percentiles::from_histogram(&stats.publish.whole()),
+        publish_latency_us: Percentiles::from_histogram(&stats.publish_whole()),
         e2e_latency_us: (w.consumers() > 0)
             .then(|| Percentiles::from_histogram(&stats.e2e.whole())),
         errors: detail.send + detail.delivery + detail.consume,

@@ -73,14 +73,15 @@ impl Latencies {
 
     /// The current second's p99 (0 without samples), then starts a new second.
     pub fn take_second_p99(&self) -> u64 {
+        p99(&self.take_second())
+    }
+
+    /// The current second's histogram, then starts a new second.
+    pub fn take_second(&self) -> Histogram<u64> {
         let mut h = self.lock();
-        let p99 = if h.1.is_empty() {
-            0
-        } else {
-            h.1.value_at_quantile(0.99)
-        };
+        let second = h.1.clone();
         h.1.reset();
-        p99
+        second
     }
 
     pub fn whole(&self) -> Histogram<u64> {
@@ -88,12 +89,52 @@ impl Latencies {
     }
 
     pub fn whole_p99(&self) -> u64 {
-        let h = self.lock();
-        if h.0.is_empty() {
-            0
-        } else {
-            h.0.value_at_quantile(0.99)
-        }
+        p99(&self.lock().0)
+    }
+}
+
+/// A histogram's p99, 0 when it is empty.
+fn p99(h: &Histogram<u64>) -> u64 {
+    if h.is_empty() {
+        0
+    } else {
+        h.value_at_quantile(0.99)
+    }
+}
+
+/// Adds up histograms made by `latency_histogram` (same bounds, so adding cannot fail).
+fn merged(parts: impl Iterator<Item = Histogram<u64>>) -> Histogram<u64> {
+    let mut all = latency_histogram();
+    for part in parts {
+        all.add(&part)
+            .expect("latency histograms share their bounds");
+    }
+    all
+}
+
+/// One producer's counters and publish latencies, on cache lines of their own. Delivery
+/// callbacks run on each producer's sender thread; with one shared set of counters and
+/// one histogram lock, the cores passed those lines back and forth for every record.
+#[repr(align(128))]
+#[derive(Default)]
+pub struct ProducerTally {
+    /// Records handed to `send` (all phases).
+    sent: AtomicU64,
+    /// Acknowledged records (all phases) and those acknowledged inside the window.
+    acked: AtomicU64,
+    acked_bytes: AtomicU64,
+    acked_in_window: AtomicU64,
+    acked_bytes_in_window: AtomicU64,
+    /// Acknowledged records whose intended send time is inside the window (what the
+    /// consumers must read before they are done).
+    acked_measured: AtomicU64,
+    delivery_errors: AtomicU64,
+    publish: Latencies,
+}
+
+impl ProducerTally {
+    pub fn on_sent(&self) {
+        self.sent.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -110,18 +151,9 @@ pub struct RunStats {
     /// latency histograms take records whose intended send time is inside it.
     pub measure_start_ns: AtomicU64,
     pub measure_end_ns: AtomicU64,
-    /// Records handed to `send` (all phases).
-    pub sent: AtomicU64,
-    /// Acknowledged records (all phases) and those acknowledged inside the window.
-    pub acked: AtomicU64,
-    pub acked_bytes: AtomicU64,
-    pub acked_in_window: AtomicU64,
-    pub acked_bytes_in_window: AtomicU64,
-    /// Acknowledged records whose intended send time is inside the window (what the
-    /// consumers must read before they are done).
-    pub acked_measured: AtomicU64,
+    /// Per producer: what it sent, what was acknowledged, its publish latencies.
+    producers: Box<[ProducerTally]>,
     pub send_errors: AtomicU64,
-    pub delivery_errors: AtomicU64,
     pub consume_errors: AtomicU64,
     pub consumed: AtomicU64,
     pub consumed_bytes: AtomicU64,
@@ -131,26 +163,20 @@ pub struct RunStats {
     pub consumed_measured: AtomicU64,
     /// When the first record was consumed (`u64::MAX` before).
     pub first_consumed_ns: AtomicU64,
-    pub publish: Latencies,
     pub e2e: Latencies,
     /// The first error message of the run (later ones are only counted).
     first_error: Mutex<Option<String>>,
 }
 
 impl RunStats {
-    pub fn new(clock: Clock) -> RunStats {
+    /// Counters for `producers` producers (numbered from 0) and any number of consumers.
+    pub fn new(clock: Clock, producers: u32) -> RunStats {
         RunStats {
             clock,
             measure_start_ns: AtomicU64::new(u64::MAX),
             measure_end_ns: AtomicU64::new(u64::MAX),
-            sent: AtomicU64::new(0),
-            acked: AtomicU64::new(0),
-            acked_bytes: AtomicU64::new(0),
-            acked_in_window: AtomicU64::new(0),
-            acked_bytes_in_window: AtomicU64::new(0),
-            acked_measured: AtomicU64::new(0),
+            producers: (0..producers).map(|_| ProducerTally::default()).collect(),
             send_errors: AtomicU64::new(0),
-            delivery_errors: AtomicU64::new(0),
             consume_errors: AtomicU64::new(0),
             consumed: AtomicU64::new(0),
             consumed_bytes: AtomicU64::new(0),
@@ -158,7 +184,6 @@ impl RunStats {
             consumed_bytes_in_window: AtomicU64::new(0),
             consumed_measured: AtomicU64::new(0),
             first_consumed_ns: AtomicU64::new(u64::MAX),
-            publish: Latencies::new(),
             e2e: Latencies::new(),
             first_error: Mutex::new(None),
         }
@@ -196,25 +221,77 @@ impl RunStats {
         self.in_window(intended_ns)
     }
 
-    /// A delivery report arrived for a record intended at `intended_ns`.
-    pub fn on_delivery(&self, ok: bool, intended_ns: u64, bytes: u64) {
+    /// Producer `producer`'s tally.
+    pub fn producer(&self, producer: usize) -> &ProducerTally {
+        &self.producers[producer]
+    }
+
+    /// A delivery report arrived for a record of `producer` intended at `intended_ns`.
+    pub fn on_delivery(&self, producer: usize, ok: bool, intended_ns: u64, bytes: u64) {
+        let p = &self.producers[producer];
         if !ok {
-            self.delivery_errors.fetch_add(1, Ordering::Relaxed);
+            p.delivery_errors.fetch_add(1, Ordering::Relaxed);
             return;
         }
         let now = self.clock.now_ns();
-        self.acked.fetch_add(1, Ordering::Relaxed);
-        self.acked_bytes.fetch_add(bytes, Ordering::Relaxed);
+        p.acked.fetch_add(1, Ordering::Relaxed);
+        p.acked_bytes.fetch_add(bytes, Ordering::Relaxed);
         if self.in_window(now) {
-            self.acked_in_window.fetch_add(1, Ordering::Relaxed);
-            self.acked_bytes_in_window
-                .fetch_add(bytes, Ordering::Relaxed);
+            p.acked_in_window.fetch_add(1, Ordering::Relaxed);
+            p.acked_bytes_in_window.fetch_add(bytes, Ordering::Relaxed);
         }
         if self.measured(intended_ns) {
-            self.acked_measured.fetch_add(1, Ordering::Relaxed);
-            self.publish
-                .record_us(now.saturating_sub(intended_ns) / 1000);
+            p.acked_measured.fetch_add(1, Ordering::Relaxed);
+            p.publish.record_us(now.saturating_sub(intended_ns) / 1000);
         }
+    }
+
+    fn sum(&self, counter: impl Fn(&ProducerTally) -> &AtomicU64) -> u64 {
+        self.producers
+            .iter()
+            .map(|p| counter(p).load(Ordering::Relaxed))
+            .sum()
+    }
+
+    pub fn sent(&self) -> u64 {
+        self.sum(|p| &p.sent)
+    }
+
+    pub fn acked(&self) -> u64 {
+        self.sum(|p| &p.acked)
+    }
+
+    pub fn acked_bytes(&self) -> u64 {
+        self.sum(|p| &p.acked_bytes)
+    }
+
+    pub fn acked_in_window(&self) -> u64 {
+        self.sum(|p| &p.acked_in_window)
+    }
+
+    pub fn acked_bytes_in_window(&self) -> u64 {
+        self.sum(|p| &p.acked_bytes_in_window)
+    }
+
+    pub fn acked_measured(&self) -> u64 {
+        self.sum(|p| &p.acked_measured)
+    }
+
+    pub fn delivery_errors(&self) -> u64 {
+        self.sum(|p| &p.delivery_errors)
+    }
+
+    /// Every producer's publish latencies over the whole run.
+    pub fn publish_whole(&self) -> Histogram<u64> {
+        merged(self.producers.iter().map(|p| p.publish.whole()))
+    }
+
+    /// The p99 of every producer's publish latencies of the current second, then starts
+    /// a new second.
+    pub fn publish_take_second_p99(&self) -> u64 {
+        p99(&merged(
+            self.producers.iter().map(|p| p.publish.take_second()),
+        ))
     }
 
     /// A consumer got `records` records (sizes and stamps) at `now_ns`.
@@ -250,7 +327,7 @@ impl RunStats {
 
     pub fn errors(&self) -> u64 {
         self.send_errors.load(Ordering::Relaxed)
-            + self.delivery_errors.load(Ordering::Relaxed)
+            + self.delivery_errors()
             + self.consume_errors.load(Ordering::Relaxed)
     }
 }
@@ -261,18 +338,37 @@ mod tests {
 
     #[test]
     fn only_the_window_counts() {
-        let s = RunStats::new(Clock::new());
+        let s = RunStats::new(Clock::new(), 2);
         s.set_window(0, u64::MAX - 1);
-        s.on_delivery(true, 0, 100);
+        s.on_delivery(0, true, 0, 100);
         s.set_window(u64::MAX - 2, u64::MAX - 1);
-        s.on_delivery(true, 0, 100); // acked outside the window, intended before it
-        s.on_delivery(false, 0, 100);
-        assert_eq!(s.acked.load(Ordering::Relaxed), 2);
-        assert_eq!(s.acked_in_window.load(Ordering::Relaxed), 1);
-        assert_eq!(s.acked_bytes_in_window.load(Ordering::Relaxed), 100);
-        assert_eq!(s.acked_measured.load(Ordering::Relaxed), 1);
+        s.on_delivery(1, true, 0, 100); // acked outside the window, intended before it
+        s.on_delivery(1, false, 0, 100);
+        assert_eq!(s.acked(), 2);
+        assert_eq!(s.acked_in_window(), 1);
+        assert_eq!(s.acked_bytes_in_window(), 100);
+        assert_eq!(s.acked_measured(), 1);
         assert_eq!(s.errors(), 1);
-        assert_eq!(s.publish.whole().len(), 1);
+        assert_eq!(s.publish_whole().len(), 1);
+    }
+
+    #[test]
+    fn every_producer_counts_in_the_sums_and_the_latencies() {
+        let s = RunStats::new(Clock::new(), 3);
+        s.set_window(0, u64::MAX - 1);
+        for p in 0..3 {
+            s.producer(p).on_sent();
+            s.on_delivery(p, true, 0, 10 * (p as u64 + 1));
+        }
+        assert_eq!((s.sent(), s.acked(), s.acked_bytes()), (3, 3, 60));
+        assert_eq!(s.publish_whole().len(), 3);
+        assert!(s.publish_take_second_p99() > 0);
+        assert_eq!(
+            s.publish_take_second_p99(),
+            0,
+            "every producer's second was reset"
+        );
+        assert_eq!(s.publish_whole().len(), 3);
     }
 
     #[test]
