@@ -426,10 +426,18 @@ impl Cluster {
         topic: &str,
         deadline: Instant,
     ) -> Result<Arc<TopicInfo>, ClientError> {
-        self.want_topics(&[topic.to_owned()]);
         let usable = |info: Option<Arc<TopicInfo>>| info.filter(|i| i.partition_count() > 0);
-        if let Some(info) = usable(self.topic(topic)) {
-            return Ok(info);
+        {
+            // The common case (a known topic) takes one lock and allocates nothing: this
+            // runs for every record a producer sends.
+            let mut state = lock(&self.inner.cache);
+            if !state.wanted.iter().any(|t| t == topic) {
+                state.wanted.push(topic.to_owned());
+                state.stale = true;
+            }
+            if let Some(info) = usable(state.cache.topic(topic)) {
+                return Ok(info);
+            }
         }
         loop {
             let refreshed = self.refresh();

@@ -297,7 +297,8 @@ impl Sender {
 
     /// The producer cannot go on: fail everything queued, refuse later sends.
     fn fatal(&mut self, err: ClientError) {
-        *lock(&self.shared.fatal) = Some(err.clone());
+        // The first cause stays; a later one changes nothing for the caller.
+        let _ = self.shared.fatal.set(err.clone());
         let queued = lock(&self.shared.accumulator).take_all();
         for b in queued {
             self.fail_records(b.records, b.reserved_bytes, &err);
