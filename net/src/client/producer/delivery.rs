@@ -1,6 +1,6 @@
 //! Delivery reports: one per record, waited on or handed to a callback.
 
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::client::connection::lock;
@@ -30,16 +30,27 @@ enum SlotState {
     Taken,
 }
 
+struct Slot {
+    state: SlotState,
+    /// Threads blocked in `wait`/`wait_timeout`. Completion wakes the condvar only when
+    /// there are any: a notify is a futex syscall, and in max-rate profiles one per
+    /// record showed in the sender thread, which completes every record.
+    waiters: u32,
+}
+
 /// Shared between a [`DeliveryFuture`] and the producer, which completes it once.
 pub(crate) struct DeliverySlot {
-    state: Mutex<SlotState>,
+    slot: Mutex<Slot>,
     done: Condvar,
 }
 
 impl DeliverySlot {
     pub fn new() -> Arc<DeliverySlot> {
         Arc::new(DeliverySlot {
-            state: Mutex::new(SlotState::Pending(None)),
+            slot: Mutex::new(Slot {
+                state: SlotState::Pending(None),
+                waiters: 0,
+            }),
             done: Condvar::new(),
         })
     }
@@ -47,23 +58,43 @@ impl DeliverySlot {
     /// Completes the slot: runs the callback (on the caller's thread) or stores the
     /// result for `wait`. A second completion is a bug.
     pub fn complete(&self, result: DeliveryResult) {
-        let callback = {
-            let mut state = lock(&self.state);
-            match std::mem::replace(&mut *state, SlotState::Taken) {
-                SlotState::Pending(Some(cb)) => Some(cb),
-                SlotState::Pending(None) => {
-                    *state = SlotState::Done(result.clone());
-                    None
-                }
-                SlotState::Done(_) | SlotState::Taken => {
-                    panic!("a delivery report completed twice")
+        let mut slot = lock(&self.slot);
+        match std::mem::replace(&mut slot.state, SlotState::Taken) {
+            SlotState::Pending(Some(callback)) => {
+                drop(slot);
+                callback(result);
+            }
+            SlotState::Pending(None) => {
+                slot.state = SlotState::Done(result);
+                let wake = slot.waiters > 0;
+                drop(slot);
+                if wake {
+                    self.done.notify_all();
                 }
             }
-        };
-        self.done.notify_all();
-        if let Some(cb) = callback {
-            cb(result);
+            SlotState::Done(_) | SlotState::Taken => panic!("a delivery report completed twice"),
         }
+    }
+
+    /// Blocks on the condvar for at most `timeout` (`None`: no limit), counted as a
+    /// waiter meanwhile.
+    fn block<'a>(
+        &'a self,
+        mut slot: MutexGuard<'a, Slot>,
+        timeout: Option<Duration>,
+    ) -> MutexGuard<'a, Slot> {
+        slot.waiters += 1;
+        let mut slot = match timeout {
+            None => self.done.wait(slot).unwrap_or_else(|e| e.into_inner()),
+            Some(t) => {
+                self.done
+                    .wait_timeout(slot, t)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
+            }
+        };
+        slot.waiters -= 1;
+        slot
     }
 }
 
@@ -90,23 +121,19 @@ impl DeliveryFuture {
 
     /// Whether the report is in (a callback may already have consumed it).
     pub fn is_done(&self) -> bool {
-        !matches!(*lock(&self.slot.state), SlotState::Pending(_))
+        !matches!(lock(&self.slot.slot).state, SlotState::Pending(_))
     }
 
     /// Blocks until the report is in. The producer bounds this by delivery_timeout_ms.
     pub fn wait(self) -> DeliveryResult {
-        let mut state = lock(&self.slot.state);
+        let mut slot = lock(&self.slot.slot);
         loop {
-            match std::mem::replace(&mut *state, SlotState::Taken) {
+            match std::mem::replace(&mut slot.state, SlotState::Taken) {
                 SlotState::Done(result) => return result,
-                pending @ SlotState::Pending(_) => *state = pending,
+                pending @ SlotState::Pending(_) => slot.state = pending,
                 SlotState::Taken => unreachable!("only wait takes a stored result"),
             }
-            state = self
-                .slot
-                .done
-                .wait(state)
-                .unwrap_or_else(|e| e.into_inner());
+            slot = self.slot.block(slot, None);
         }
     }
 
@@ -114,9 +141,9 @@ impl DeliveryFuture {
     /// (the future stays usable: wait again).
     pub fn wait_timeout(&self, timeout: Duration) -> DeliveryResult {
         let deadline = Instant::now() + timeout;
-        let mut state = lock(&self.slot.state);
+        let mut slot = lock(&self.slot.slot);
         loop {
-            if let SlotState::Done(result) = &*state {
+            if let SlotState::Done(result) = &slot.state {
                 return result.clone();
             }
             let now = Instant::now();
@@ -126,25 +153,20 @@ impl DeliveryFuture {
                     timeout,
                 ));
             }
-            state = self
-                .slot
-                .done
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            slot = self.slot.block(slot, Some(deadline - now));
         }
     }
 
     /// Runs `callback` with the report: now if it is in, else on the producer's sender
     /// thread when it comes (keep it short).
     pub fn on_delivery(self, callback: impl FnOnce(DeliveryResult) + Send + 'static) {
-        let mut state = lock(&self.slot.state);
-        match std::mem::replace(&mut *state, SlotState::Taken) {
+        let mut slot = lock(&self.slot.slot);
+        match std::mem::replace(&mut slot.state, SlotState::Taken) {
             SlotState::Done(result) => {
-                drop(state);
+                drop(slot);
                 callback(result);
             }
-            SlotState::Pending(_) => *state = SlotState::Pending(Some(Box::new(callback))),
+            SlotState::Pending(_) => slot.state = SlotState::Pending(Some(Box::new(callback))),
             SlotState::Taken => unreachable!("a future is consumed by on_delivery or wait"),
         }
     }
@@ -176,6 +198,30 @@ mod tests {
         let t = std::thread::spawn(move || slot.complete(Ok(meta(7))));
         assert_eq!(future.wait().expect("delivered").offset, Some(7));
         t.join().expect("thread");
+    }
+
+    #[test]
+    fn waiters_already_blocked_are_woken_and_timed_waits_count_too() {
+        let slot = DeliverySlot::new();
+        let future = Arc::new(DeliveryFuture::new(Arc::clone(&slot)));
+        let waiting: Vec<_> = (0..2)
+            .map(|_| {
+                let f = Arc::clone(&future);
+                std::thread::spawn(move || f.wait_timeout(Duration::from_secs(30)))
+            })
+            .collect();
+        // Complete only once both are blocked, so the wake-up is what ends their wait.
+        while lock(&slot.slot).waiters < 2 {
+            std::thread::yield_now();
+        }
+        slot.complete(Ok(meta(3)));
+        for w in waiting {
+            assert_eq!(
+                w.join().expect("thread").expect("delivered").offset,
+                Some(3)
+            );
+        }
+        assert_eq!(lock(&slot.slot).waiters, 0);
     }
 
     #[test]
