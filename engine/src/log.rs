@@ -1102,12 +1102,22 @@ impl<S: Storage> PartitionLog<S> {
                 let (base, seg) = st.segments.pop_first().expect("len > 1");
                 assert!(seg.sealed, "only sealed segments are deleted");
                 total -= seg.size;
-                victims.push(base);
+                victims.push((base, seg.file));
             }
             let start = st.log_start();
             st.cache.evict_below(start);
         }
-        for &base in &victims {
+        let mut deleted = Vec::with_capacity(victims.len());
+        for (base, file) in victims {
+            // Closed before the unlink, so that the unlink (off this thread) is what frees
+            // the blocks. A reader still holding the file closes it when it is done; a
+            // close error changes nothing for a file about to be deleted.
+            if let Ok(file) = Rc::try_unwrap(file) {
+                let _ = file.close().await;
+            }
+            deleted.push(base);
+        }
+        for &base in &deleted {
             for path in segment::paths(&self.dir, base) {
                 match self.storage.remove_file(&path).await {
                     Ok(()) => {}
@@ -1116,14 +1126,14 @@ impl<S: Storage> PartitionLog<S> {
                 }
             }
         }
-        if !victims.is_empty() {
+        if !deleted.is_empty() {
             self.storage
                 .sync_dir(&self.dir)
                 .await
                 .map_err(self.io_err("syncing the log directory"))?;
-            tracing::info!(log = %self.name, segments = victims.len(), log_start = self.offsets().log_start, "retention deleted segments");
+            tracing::info!(log = %self.name, segments = deleted.len(), log_start = self.offsets().log_start, "retention deleted segments");
         }
-        Ok(victims.len())
+        Ok(deleted.len())
     }
 
     /// Makes everything durable and closes the files. The next open finds no torn tail.

@@ -137,6 +137,62 @@ fn append_roll_reopen_on_real_disk() {
     });
 }
 
+/// Retention on glommio: closed segment files are unlinked on the executor's blocking
+/// thread (a discard-mounted disk trims inside unlink), and what is left reads and
+/// reopens from the new log start.
+#[test]
+fn retention_deletes_segment_files_on_real_disk() {
+    let tmp = temp_dir();
+    let dir = tmp.path().join("t-0");
+    let logs_on_disk = |dir: &Path| -> Vec<u64> {
+        let mut bases: Vec<u64> = std::fs::read_dir(dir)
+            .expect("dir")
+            .filter_map(|e| {
+                cfa_engine::segment::parse_log_name(
+                    &e.expect("entry").file_name().to_string_lossy(),
+                )
+            })
+            .collect();
+        bases.sort_unstable();
+        bases
+    };
+    run(async move {
+        let config = LogConfig {
+            retention_bytes: 200 * 1024,
+            ..config()
+        };
+        let log = PartitionLog::open(GlommioStorage, &dir, config.clone(), clock())
+            .await
+            .expect("open");
+        let mut expected = Vec::new();
+        for i in 0..600u64 {
+            log.append(batch(i, 3)).await.expect("append");
+            expected.extend((0..3).map(|r| format!("{i}:{r}")));
+        }
+        log.flush(Durability::Durable).await.expect("flush");
+        let before = logs_on_disk(&dir);
+        let deleted = log.enforce_retention().await.expect("retention");
+        assert!(deleted > 0, "over retention.bytes: something goes");
+        let after = logs_on_disk(&dir);
+        assert_eq!(after.len(), before.len() - deleted, "their files are gone");
+        let start = log.offsets().log_start;
+        assert_eq!(
+            after.first().copied(),
+            Some(start),
+            "the oldest file left is the start"
+        );
+        let kept: Vec<String> = expected[start as usize..].to_vec();
+        assert_eq!(values(&log).await, kept);
+        log.close().await.expect("close");
+        let log = PartitionLog::open(GlommioStorage, &dir, config, clock())
+            .await
+            .expect("reopen");
+        assert_eq!(log.offsets().log_start, start);
+        assert_eq!(values(&log).await, kept, "after reopen");
+        log.close().await.expect("close");
+    });
+}
+
 #[test]
 fn torn_tail_on_real_disk_is_truncated() {
     let tmp = temp_dir();

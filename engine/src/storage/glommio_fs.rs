@@ -62,12 +62,22 @@ impl Storage for GlommioStorage {
         })
     }
 
+    // Unlinking frees the file's blocks, and with online discard (`-o discard`) the kernel
+    // trims them inside the syscall: 0.2 s for a 1 GiB segment on this project's disk. On
+    // the executor thread that stalled every partition of the shard, so these run on
+    // glommio's blocking thread (one per executor) while the shard goes on.
     async fn remove_file(&self, path: &Path) -> io::Result<()> {
-        std::fs::remove_file(path)
+        let path = path.to_path_buf();
+        glommio::executor()
+            .spawn_blocking(move || std::fs::remove_file(path))
+            .await
     }
 
     async fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
-        std::fs::remove_dir_all(path)
+        let path = path.to_path_buf();
+        glommio::executor()
+            .spawn_blocking(move || std::fs::remove_dir_all(path))
+            .await
     }
 
     async fn sync_dir(&self, path: &Path) -> io::Result<()> {
