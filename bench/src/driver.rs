@@ -162,6 +162,10 @@ pub struct RunResult {
     pub publish_latency_us: Percentiles,
     /// `null` when the workload has no consumers.
     pub e2e_latency_us: Option<Percentiles>,
+    /// At a target rate: how late the producers handed records to `send` after their
+    /// intended time (the load generator's own share of the publish latency, which counts
+    /// from the intended time). `null` at max rate, where there is no schedule.
+    pub send_lateness_us: Option<Percentiles>,
     pub errors: u64,
     pub error_detail: ErrorDetail,
     /// Batches the producers resent after a retriable error.
@@ -395,7 +399,8 @@ impl ProducerJob {
                 break;
             }
             if self.plan.rate_per_s.is_some() {
-                pace(&clock, intended);
+                let sent = pace(&clock, intended);
+                self.stats.on_paced_send(self.index, intended, sent);
             }
             let size = values.size(&mut rng);
             let topic = &self.topics[i as usize % self.topics.len()];
@@ -440,11 +445,12 @@ impl ProducerJob {
 /// per thread in this VM), so a sleep lasts at least `PACING_SLEEP_MIN` and the records
 /// due by its end go out back to back. Their lateness is counted: latency runs from the
 /// intended time.
-fn pace(clock: &Clock, intended_ns: u64) {
+/// Returns the clock reading at which it let the record go.
+fn pace(clock: &Clock, intended_ns: u64) -> u64 {
     loop {
         let now = clock.now_ns();
         if now >= intended_ns {
-            return;
+            return now;
         }
         std::thread::sleep(Duration::from_nanos(intended_ns - now).max(PACING_SLEEP_MIN));
     }
@@ -888,6 +894,8 @@ fn result(
         publish_latency_us: Percentiles::from_histogram(&stats.publish_whole()),
         e2e_latency_us: (w.consumers() > 0)
             .then(|| Percentiles::from_histogram(&stats.e2e.whole())),
+        send_lateness_us: (!w.is_max_rate())
+            .then(|| Percentiles::from_histogram(&stats.lateness_whole())),
         errors: detail.send + detail.delivery + detail.consume,
         error_detail: detail,
         retries,

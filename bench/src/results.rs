@@ -193,6 +193,17 @@ pub fn print_table(runs: &[RunResult]) {
             r.errors
         );
     }
+    for r in runs {
+        if let Some(late) = r.send_lateness_us {
+            println!(
+                "{}: the generator sent records {} / {} ms (p50 / p99) after their intended time; \
+                 that is inside the latencies above",
+                r.workload,
+                ms(late.p50),
+                ms(late.p99)
+            );
+        }
+    }
 }
 
 /// Now, UTC, as `YYYY-MM-DDTHH:MM:SSZ` (no time-zone database needed).

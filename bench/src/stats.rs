@@ -130,6 +130,9 @@ pub struct ProducerTally {
     acked_measured: AtomicU64,
     delivery_errors: AtomicU64,
     publish: Latencies,
+    /// How late the paced producer handed records to `send` (the generator's own share
+    /// of every publish latency).
+    lateness: Latencies,
 }
 
 impl ProducerTally {
@@ -279,6 +282,19 @@ impl RunStats {
 
     pub fn delivery_errors(&self) -> u64 {
         self.sum(|p| &p.delivery_errors)
+    }
+
+    /// A paced record of `producer` intended at `intended_ns` went to `send` at `sent_ns`.
+    pub fn on_paced_send(&self, producer: usize, intended_ns: u64, sent_ns: u64) {
+        if self.measured(intended_ns) {
+            let late_us = sent_ns.saturating_sub(intended_ns) / 1000;
+            self.producers[producer].lateness.record_us(late_us);
+        }
+    }
+
+    /// Every paced producer's send lateness over the whole run.
+    pub fn lateness_whole(&self) -> Histogram<u64> {
+        merged(self.producers.iter().map(|p| p.lateness.whole()))
     }
 
     /// Every producer's publish latencies over the whole run.
