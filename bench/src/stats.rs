@@ -388,6 +388,18 @@ mod tests {
     }
 
     #[test]
+    fn send_lateness_counts_records_intended_in_the_window() {
+        let s = RunStats::new(Clock::new(), 2);
+        s.set_window(1_000_000, 2_000_000);
+        s.on_paced_send(0, 1_000_000, 1_250_000); // 250 us late
+        s.on_paced_send(1, 1_500_000, 1_500_000); // on time (recorded as 1 us)
+        s.on_paced_send(1, 500_000, 1_900_000); // intended before the window: not counted
+        let h = s.lateness_whole();
+        assert_eq!(h.len(), 2);
+        assert!((249..=251).contains(&h.max()), "max {}", h.max());
+    }
+
+    #[test]
     fn a_second_p99_resets_and_the_whole_run_keeps_everything() {
         let l = Latencies::new();
         l.record_all_us(&[10, 20, 30_000]);
