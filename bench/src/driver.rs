@@ -414,24 +414,23 @@ impl ProducerJob {
     }
 
     fn send(&self, record: ProducerRecord, intended_ns: u64, bytes: u64) {
-        match self.producer.send(record) {
-            Ok(report) => {
-                self.stats.producer(self.index).on_sent();
-                let stats = Arc::clone(&self.stats);
-                let index = self.index;
-                report.on_delivery(move |r| {
-                    if let Err(e) = &r {
-                        stats.note_error(e);
-                    }
-                    stats.on_delivery(index, r.is_ok(), intended_ns, bytes);
-                });
+        let tally = self.stats.producer(self.index);
+        // Counted before: the report may arrive before `send_with_callback` returns.
+        tally.on_sent();
+        let stats = Arc::clone(&self.stats);
+        let index = self.index;
+        let sent = self.producer.send_with_callback(record, move |r| {
+            if let Err(e) = &r {
+                stats.note_error(e);
             }
-            Err(e) => {
-                self.stats.send_errors.fetch_add(1, Ordering::Relaxed);
-                self.stats.note_error(&e);
-                // A producer that cannot send (broker gone) must not spin at full speed.
-                std::thread::sleep(POLL_TIMEOUT);
-            }
+            stats.on_delivery(index, r.is_ok(), intended_ns, bytes);
+        });
+        if let Err(e) = sent {
+            tally.on_not_sent();
+            self.stats.send_errors.fetch_add(1, Ordering::Relaxed);
+            self.stats.note_error(&e);
+            // A producer that cannot send (broker gone) must not spin at full speed.
+            std::thread::sleep(POLL_TIMEOUT);
         }
     }
 }

@@ -139,6 +139,11 @@ impl ProducerTally {
     pub fn on_sent(&self) {
         self.sent.fetch_add(1, Ordering::Relaxed);
     }
+
+    /// Takes back an `on_sent` whose `send` failed (nothing was queued).
+    pub fn on_not_sent(&self) {
+        self.sent.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Default for Latencies {

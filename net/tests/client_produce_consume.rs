@@ -143,6 +143,57 @@ fn acks_zero_and_one_deliver() {
     consumer.close().expect("close");
 }
 
+/// `send_with_callback`: every record's report reaches its callback once, in per-partition
+/// offset order; a record refused up front returns the error and never calls back.
+#[test]
+fn callbacks_get_every_report_and_refused_records_none() {
+    let broker = TestBroker::start();
+    broker.create_topic("calls", 2);
+    let producer = broker.producer();
+    let (tx, rx) = std::sync::mpsc::channel();
+    for i in 0..200u32 {
+        let tx = tx.clone();
+        let record = ProducerRecord::new("calls", format!("v{i}")).with_partition(i % 2);
+        producer
+            .send_with_callback(record, move |r| tx.send((i, r)).expect("channel"))
+            .expect("queued");
+    }
+    let refused_calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = std::sync::Arc::clone(&refused_calls);
+    let refused = producer.send_with_callback(
+        ProducerRecord::new("calls", "x").with_partition(7),
+        move |_| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        },
+    );
+    assert!(
+        matches!(
+            refused,
+            Err(ClientError::UnknownPartition { partition: 7, .. })
+        ),
+        "{refused:?}"
+    );
+    producer.flush();
+    drop(tx);
+    let mut reports: Vec<(u32, _)> = rx.iter().collect();
+    assert_eq!(reports.len(), 200, "one report per record");
+    reports.sort_by_key(|(i, _)| *i);
+    let mut next_offset = [0u64; 2];
+    for (i, r) in reports {
+        let m = r.expect("delivered");
+        assert_eq!(m.partition, i % 2);
+        let p = m.partition as usize;
+        assert_eq!(
+            m.offset,
+            Some(next_offset[p]),
+            "record {i}: offsets in send order"
+        );
+        next_offset[p] += 1;
+    }
+    producer.close();
+    assert_eq!(refused_calls.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
 #[test]
 fn size_limits_name_the_sizes() {
     let broker = TestBroker::start();

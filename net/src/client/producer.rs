@@ -43,7 +43,7 @@ use crate::constants::{
 };
 
 use accumulator::{record_size_bound, Accumulator, AccumulatorConfig, AppendRecord};
-use delivery::DeliverySlot;
+use delivery::{Completion, DeliverySlot};
 pub use delivery::{DeliveryFuture, DeliveryResult, RecordMetadata};
 
 pub use crate::protocol::Acks;
@@ -338,6 +338,26 @@ impl Producer {
     /// topic metadata and buffer memory. Fails at once for a record too large to send,
     /// an unknown topic or partition, or a closed producer.
     pub fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture, ClientError> {
+        let slot = DeliverySlot::new();
+        self.enqueue(record, Completion::Slot(Arc::clone(&slot)))?;
+        Ok(DeliveryFuture::new(slot))
+    }
+
+    /// Queues `record` like [`send`](Producer::send); its report goes to `callback`, run
+    /// on the producer's sender thread (keep it short), like Kafka's
+    /// `send(record, callback)`. Cheaper than `send` plus
+    /// [`on_delivery`](DeliveryFuture::on_delivery): no shared slot between the caller's
+    /// thread and the sender's. When this returns an error the record was not queued and
+    /// `callback` is never called.
+    pub fn send_with_callback(
+        &self,
+        record: ProducerRecord,
+        callback: impl FnOnce(DeliveryResult) + Send + 'static,
+    ) -> Result<(), ClientError> {
+        self.enqueue(record, Completion::Callback(Box::new(callback)))
+    }
+
+    fn enqueue(&self, record: ProducerRecord, completion: Completion) -> Result<(), ClientError> {
         self.check_open()?;
         let config = &self.shared.config;
         // One monotonic reading per record serves the blocking deadline and the batch's
@@ -374,7 +394,6 @@ impl Producer {
             }
         }
         let timestamp_ms = record.timestamp_ms.unwrap_or_else(now_ms);
-        let slot = DeliverySlot::new();
         let (mut acc, now) = self.wait_for_space(bytes, deadline, now)?;
         let partition = match record.partition {
             Some(p) => p,
@@ -391,14 +410,14 @@ impl Producer {
             value: record.value.as_deref(),
             headers: &record.headers,
             timestamp_ms,
-            slot: Arc::clone(&slot),
+            completion,
         };
         let wake = acc.append(append, partition, bytes, now);
         drop(acc);
         if wake {
             self.shared.wake();
         }
-        Ok(DeliveryFuture::new(slot))
+        Ok(())
     }
 
     fn check_open(&self) -> Result<(), ClientError> {

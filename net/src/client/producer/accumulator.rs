@@ -12,14 +12,13 @@ use std::collections::{BTreeMap, VecDeque};
 
 use ahash::AHashMap as HashMap;
 use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cfa_engine::constants::BATCH_HEADER_BYTES;
 use cfa_engine::BatchBuilder;
 
 use crate::client::partitioner::{choose_partition, Keyless, KeylessPartitioner, KeylessStrategy};
-use crate::client::producer::delivery::DeliverySlot;
+use crate::client::producer::delivery::Completion;
 use crate::client::{RecordHeader, TopicPartition};
 use crate::constants::BATCH_RECORDS_MAX;
 
@@ -48,9 +47,9 @@ pub(crate) fn record_size_bound(
         + headers_bytes
 }
 
-/// A record waiting in a batch: its delivery slot and what its report needs.
+/// A record waiting in a batch: where its report goes and what the report needs.
 pub(crate) struct PendingRecord {
-    pub slot: Arc<DeliverySlot>,
+    pub completion: Completion,
     pub timestamp_ms: i64,
 }
 
@@ -81,7 +80,7 @@ pub(crate) struct AppendRecord<'a> {
     pub value: Option<&'a [u8]>,
     pub headers: &'a [RecordHeader],
     pub timestamp_ms: i64,
-    pub slot: Arc<DeliverySlot>,
+    pub completion: Completion,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -212,7 +211,7 @@ impl Accumulator {
             .builder
             .push(record.timestamp_ms, record.key, record.value, &headers);
         batch.records.push(PendingRecord {
-            slot: record.slot,
+            completion: record.completion,
             timestamp_ms: record.timestamp_ms,
         });
         batch.reserved_bytes += bytes;
@@ -351,6 +350,7 @@ impl Accumulator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::producer::delivery::DeliverySlot;
 
     fn config(batch: usize, linger_ms: u64, memory: usize) -> AccumulatorConfig {
         AccumulatorConfig {
@@ -370,7 +370,7 @@ mod tests {
             value: Some(value),
             headers: &[],
             timestamp_ms: 1,
-            slot: DeliverySlot::new(),
+            completion: Completion::Slot(DeliverySlot::new()),
         };
         assert!(acc.has_space(bytes));
         acc.append(record, partition, bytes, now);

@@ -21,7 +21,24 @@ pub struct RecordMetadata {
 /// The outcome of one record.
 pub type DeliveryResult = Result<RecordMetadata, ClientError>;
 
-type DeliveryCallback = Box<dyn FnOnce(DeliveryResult) + Send>;
+pub(crate) type DeliveryCallback = Box<dyn FnOnce(DeliveryResult) + Send>;
+
+/// Where a record's report goes: the slot behind a [`DeliveryFuture`], or straight to the
+/// callback of [`Producer::send_with_callback`](crate::client::Producer::send_with_callback)
+/// (no slot, no lock: the report is handed over on the sender thread).
+pub(crate) enum Completion {
+    Slot(Arc<DeliverySlot>),
+    Callback(DeliveryCallback),
+}
+
+impl Completion {
+    pub fn complete(self, result: DeliveryResult) {
+        match self {
+            Completion::Slot(slot) => slot.complete(result),
+            Completion::Callback(callback) => callback(result),
+        }
+    }
+}
 
 enum SlotState {
     Pending(Option<DeliveryCallback>),

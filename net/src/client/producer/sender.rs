@@ -624,22 +624,24 @@ impl Sender {
         if let Some(seq) = b.sequence {
             self.sequences.acked(&b.tp, seq);
         }
-        for (i, r) in b.records.iter().enumerate() {
-            r.slot.complete(Ok(RecordMetadata {
+        let count = b.records.len();
+        for (i, r) in b.records.into_iter().enumerate() {
+            r.completion.complete(Ok(RecordMetadata {
                 topic: b.tp.topic.clone(),
                 partition: b.tp.partition,
                 offset: base_offset.map(|base| base + i as u64),
                 timestamp_ms: append_time_ms.unwrap_or(r.timestamp_ms),
             }));
         }
-        self.release(b.records.len(), b.reserved_bytes);
+        self.release(count, b.reserved_bytes);
     }
 
     fn fail_records(&self, records: Vec<PendingRecord>, reserved_bytes: usize, err: &ClientError) {
-        for r in &records {
-            r.slot.complete(Err(err.clone()));
+        let count = records.len();
+        for r in records {
+            r.completion.complete(Err(err.clone()));
         }
-        self.release(records.len(), reserved_bytes);
+        self.release(count, reserved_bytes);
     }
 
     fn release(&self, records: usize, bytes: usize) {
