@@ -25,7 +25,8 @@ pub struct BenchArgs {
 #[derive(clap::Subcommand)]
 enum BenchCommand {
     /// Run workloads against cfa and every baseline broker found in ../shared/baselines,
-    /// with the machine's disk and loopback limits, and print the ratios.
+    /// with the machine's disk and loopback limits, and print the ratios. Without
+    /// --workload it runs all eight standard workloads at their own durations.
     Compare(crate::bench_compare::CompareArgs),
 }
 

@@ -40,7 +40,14 @@ pub fn run(mut args: CompareArgs) -> Result<()> {
         .baselines
         .clone()
         .unwrap_or_else(baselines::default_baselines_dir);
-    let stamp = results::result_stem(&args.run.results_dir, "compare");
+    // With --no-save nothing goes to the results dir; machine-limits' report (which the
+    // script must write somewhere) lands beside the brokers' data instead.
+    let stamp_dir = if args.run.no_save {
+        &args.run.data_dir
+    } else {
+        &args.run.results_dir
+    };
+    let stamp = results::result_stem(stamp_dir, "compare");
     let before = limits(&args, &baselines_dir, &stamp, "before")?;
     let workloads = bench_cmd::workloads(&args.run)?;
     let mut entries = Vec::new();
@@ -56,6 +63,9 @@ pub fn run(mut args: CompareArgs) -> Result<()> {
     };
     let markdown = compare::markdown(&comparison);
     println!("\n{markdown}");
+    if args.run.no_save {
+        return Ok(());
+    }
     results::write_json(&stamp.with_extension("json"), &comparison)?;
     std::fs::write(stamp.with_extension("md"), &markdown)
         .with_context(|| format!("writing {}", stamp.with_extension("md").display()))?;

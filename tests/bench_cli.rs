@@ -180,6 +180,41 @@ fn a_stalled_broker_shows_in_the_latencies_of_every_record_it_delayed() {
     drop(broker);
 }
 
+/// `cfa bench compare` with neither baselines nor limits still runs the workload and
+/// prints its table, and `--no-save` leaves the results dir alone (the comparison's own
+/// JSON, markdown and plot included).
+#[test]
+fn compare_prints_its_table_and_no_save_writes_nothing() {
+    let dir = data_dir();
+    let file = workload(dir.path(), FIXED_RATE);
+    let results = dir.path().join("results");
+    let out = Command::new(env!("CARGO_BIN_EXE_cfa"))
+        .args([
+            "bench",
+            "compare",
+            "--no-baselines",
+            "--no-limits",
+            "--no-save",
+        ])
+        .arg("--workload")
+        .arg(&file)
+        .args(["--duration-s", "1", "--warmup-s", "0.5"])
+        .arg("--results-dir")
+        .arg(&results)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .expect("run cfa bench compare");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "cfa bench compare failed: {stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("| tiny-fixed | cfa |"), "{stdout}");
+    let written: Vec<_> = std::fs::read_dir(&results)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(written.is_empty(), "--no-save wrote {written:?}");
+}
+
 #[test]
 fn bad_workloads_are_refused_naming_the_mistake() {
     let dir = data_dir();

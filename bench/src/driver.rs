@@ -163,8 +163,9 @@ pub struct RunResult {
     /// `null` when the workload has no consumers.
     pub e2e_latency_us: Option<Percentiles>,
     /// At a target rate: how late the producers handed records to `send` after their
-    /// intended time (the load generator's own share of the publish latency, which counts
-    /// from the intended time). `null` at max rate, where there is no schedule.
+    /// intended time: the load generator's own delay plus any time blocked in earlier
+    /// `send` calls (a full producer buffer). It is inside the publish latency, which
+    /// counts from the intended time. `null` at max rate, where there is no schedule.
     pub send_lateness_us: Option<Percentiles>,
     pub errors: u64,
     pub error_detail: ErrorDetail,

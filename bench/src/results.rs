@@ -196,8 +196,8 @@ pub fn print_table(runs: &[RunResult]) {
     for r in runs {
         if let Some(late) = r.send_lateness_us {
             println!(
-                "{}: the generator sent records {} / {} ms (p50 / p99) after their intended time; \
-                 that is inside the latencies above",
+                "{}: records went to send() {} / {} ms (p50 / p99) after their intended time \
+                 (generator delay + blocking in send); that is inside the latencies above",
                 r.workload,
                 ms(late.p50),
                 ms(late.p99)
