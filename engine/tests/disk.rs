@@ -90,6 +90,18 @@ async fn values(log: &PartitionLog<GlommioStorage>) -> Vec<String> {
     }
 }
 
+/// The base offsets of the segment files in `dir`, ascending.
+fn log_bases(dir: &Path) -> Vec<u64> {
+    let mut bases: Vec<u64> = std::fs::read_dir(dir)
+        .expect("dir")
+        .filter_map(|e| {
+            cfa_engine::segment::parse_log_name(&e.expect("entry").file_name().to_string_lossy())
+        })
+        .collect();
+    bases.sort_unstable();
+    bases
+}
+
 #[test]
 fn append_roll_reopen_on_real_disk() {
     let tmp = temp_dir();
@@ -112,15 +124,7 @@ fn append_roll_reopen_on_real_disk() {
         assert_eq!(values(&log).await, expected, "from cache and disk");
         log.close().await.expect("close");
         // Sealed segments have their indexes on disk; the active one is rebuilt by scan.
-        let mut bases: Vec<u64> = std::fs::read_dir(&dir)
-            .expect("dir")
-            .filter_map(|e| {
-                cfa_engine::segment::parse_log_name(
-                    &e.expect("entry").file_name().to_string_lossy(),
-                )
-            })
-            .collect();
-        bases.sort_unstable();
+        let bases = log_bases(&dir);
         let (_, sealed) = bases.split_last().expect("segments");
         for base in sealed {
             let index = dir.join(log_name(*base)).with_extension("index");
@@ -144,18 +148,6 @@ fn append_roll_reopen_on_real_disk() {
 fn retention_deletes_segment_files_on_real_disk() {
     let tmp = temp_dir();
     let dir = tmp.path().join("t-0");
-    let logs_on_disk = |dir: &Path| -> Vec<u64> {
-        let mut bases: Vec<u64> = std::fs::read_dir(dir)
-            .expect("dir")
-            .filter_map(|e| {
-                cfa_engine::segment::parse_log_name(
-                    &e.expect("entry").file_name().to_string_lossy(),
-                )
-            })
-            .collect();
-        bases.sort_unstable();
-        bases
-    };
     run(async move {
         let config = LogConfig {
             retention_bytes: 200 * 1024,
@@ -170,10 +162,10 @@ fn retention_deletes_segment_files_on_real_disk() {
             expected.extend((0..3).map(|r| format!("{i}:{r}")));
         }
         log.flush(Durability::Durable).await.expect("flush");
-        let before = logs_on_disk(&dir);
+        let before = log_bases(&dir);
         let deleted = log.enforce_retention().await.expect("retention");
         assert!(deleted > 0, "over retention.bytes: something goes");
-        let after = logs_on_disk(&dir);
+        let after = log_bases(&dir);
         assert_eq!(after.len(), before.len() - deleted, "their files are gone");
         let start = log.offsets().log_start;
         assert_eq!(
