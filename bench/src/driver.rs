@@ -445,6 +445,7 @@ impl ProducerJob {
 /// per thread in this VM), so a sleep lasts at least `PACING_SLEEP_MIN` and the records
 /// due by its end go out back to back. Their lateness is counted: latency runs from the
 /// intended time.
+///
 /// Returns the clock reading at which it let the record go.
 fn pace(clock: &Clock, intended_ns: u64) -> u64 {
     loop {
