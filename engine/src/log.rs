@@ -1107,7 +1107,7 @@ impl<S: Storage> PartitionLog<S> {
             let start = st.log_start();
             st.cache.evict_below(start);
         }
-        let mut deleted = Vec::with_capacity(victims.len());
+        let deleted = victims.len();
         for (base, file) in victims {
             // Closed before the unlink, so that the unlink (off this thread) is what frees
             // the blocks. A reader still holding the file closes it when it is done; a
@@ -1115,9 +1115,6 @@ impl<S: Storage> PartitionLog<S> {
             if let Ok(file) = Rc::try_unwrap(file) {
                 let _ = file.close().await;
             }
-            deleted.push(base);
-        }
-        for &base in &deleted {
             for path in segment::paths(&self.dir, base) {
                 match self.storage.remove_file(&path).await {
                     Ok(()) => {}
@@ -1126,14 +1123,14 @@ impl<S: Storage> PartitionLog<S> {
                 }
             }
         }
-        if !deleted.is_empty() {
+        if deleted > 0 {
             self.storage
                 .sync_dir(&self.dir)
                 .await
                 .map_err(self.io_err("syncing the log directory"))?;
-            tracing::info!(log = %self.name, segments = deleted.len(), log_start = self.offsets().log_start, "retention deleted segments");
+            tracing::info!(log = %self.name, segments = deleted, log_start = self.offsets().log_start, "retention deleted segments");
         }
-        Ok(deleted.len())
+        Ok(deleted)
     }
 
     /// Makes everything durable and closes the files. The next open finds no torn tail.
