@@ -198,29 +198,33 @@ impl ProducerStamp {
 
 /// Builds a batch record by record (the producer side), then finishes it uncompressed
 /// ([`BatchBuilder::finish`]) or compressed ([`BatchBuilder::finish_with`]).
+///
+/// Records are encoded straight into the batch's own buffer behind a placeholder header,
+/// so an uncompressed batch is sealed in place: each value is copied once, from the
+/// caller's slice into the batch, and never again on the producer side.
 pub struct BatchBuilder {
-    body: BytesMut,
+    /// The header placeholder ([`BATCH_HEADER_BYTES`]) followed by the records section.
+    buf: BytesMut,
     first_timestamp_ms: i64,
     max_timestamp_ms: i64,
     count: u32,
-    scratch: Vec<u8>,
 }
 
 impl BatchBuilder {
     pub fn new(first_timestamp_ms: i64) -> Self {
+        BatchBuilder::with_capacity(first_timestamp_ms, 0)
+    }
+
+    /// A builder whose buffer holds `body_bytes` of records before it has to grow.
+    pub fn with_capacity(first_timestamp_ms: i64, body_bytes: usize) -> Self {
+        let mut buf = BytesMut::with_capacity(BATCH_HEADER_BYTES + body_bytes);
+        buf.put_bytes(0, BATCH_HEADER_BYTES);
         BatchBuilder {
-            body: BytesMut::new(),
+            buf,
             first_timestamp_ms,
             max_timestamp_ms: first_timestamp_ms,
             count: 0,
-            scratch: Vec::new(),
         }
-    }
-
-    pub fn with_capacity(first_timestamp_ms: i64, body_bytes: usize) -> Self {
-        let mut b = BatchBuilder::new(first_timestamp_ms);
-        b.body.reserve(body_bytes);
-        b
     }
 
     pub fn record_count(&self) -> u32 {
@@ -229,7 +233,7 @@ impl BatchBuilder {
 
     /// Bytes the finished batch will have (header plus records so far).
     pub fn size_bytes(&self) -> usize {
-        BATCH_HEADER_BYTES + self.body.len()
+        self.buf.len()
     }
 
     /// Appends a record; its offset delta is its position in the batch.
@@ -240,63 +244,91 @@ impl BatchBuilder {
         value: Option<&[u8]>,
         headers: &[(&[u8], Option<&[u8]>)],
     ) {
-        let s = &mut self.scratch;
-        s.clear();
-        s.push(0); // record attributes, unused
-        put_varlong(s, timestamp_ms - self.first_timestamp_ms);
-        put_varlong(s, i64::from(self.count));
-        put_bytes(s, key);
-        put_bytes(s, value);
-        put_varlong(s, headers.len() as i64);
+        let ts_delta = timestamp_ms - self.first_timestamp_ms;
+        let offset_delta = i64::from(self.count);
+        let headers_len = headers
+            .iter()
+            .map(|(k, v)| bytes_field_len(Some(k)) + bytes_field_len(*v))
+            .sum::<usize>();
+        // The length prefix comes first, so the record's size is counted before writing.
+        let record_len = 1
+            + varlong_len(ts_delta)
+            + varlong_len(offset_delta)
+            + bytes_field_len(key)
+            + bytes_field_len(value)
+            + varlong_len(headers.len() as i64)
+            + headers_len;
+        let before = self.buf.len();
+        let out = &mut self.buf;
+        out.reserve(varlong_len(record_len as i64) + record_len);
+        put_varlong(out, record_len as i64);
+        out.put_u8(0); // record attributes, unused
+        put_varlong(out, ts_delta);
+        put_varlong(out, offset_delta);
+        put_bytes(out, key);
+        put_bytes(out, value);
+        put_varlong(out, headers.len() as i64);
         for (k, v) in headers {
-            put_bytes(s, Some(k));
-            put_bytes(s, *v);
+            put_bytes(out, Some(k));
+            put_bytes(out, *v);
         }
-        let mut len = Vec::with_capacity(10);
-        put_varlong(&mut len, s.len() as i64);
-        self.body.put_slice(&len);
-        self.body.put_slice(s);
+        debug_assert_eq!(
+            self.buf.len() - before,
+            varlong_len(record_len as i64) + record_len,
+            "the record's length prefix matches what was written"
+        );
         self.max_timestamp_ms = self.max_timestamp_ms.max(timestamp_ms);
         self.count += 1;
     }
 
-    /// Finishes an uncompressed batch.
+    /// Finishes an uncompressed batch, in place.
     pub fn finish(self, stamp: ProducerStamp) -> BytesMut {
         assert!(self.count > 0, "a batch holds at least one record");
-        let body = self.body.freeze();
-        encode_batch(
+        seal_batch(
+            self.buf,
             Codec::None,
             self.first_timestamp_ms,
             self.max_timestamp_ms,
             self.count,
             stamp,
-            &body,
         )
     }
 
     /// Finishes a batch whose records section is compressed with `compression`
-    /// (see [`encode_compressed`], which may store it uncompressed instead).
+    /// (see [`encode_compressed`], which may store it uncompressed instead). Without a
+    /// codec the batch is sealed in place, like [`BatchBuilder::finish`].
     pub fn finish_with(
         self,
         stamp: ProducerStamp,
         compression: Compression,
     ) -> Result<BytesMut, BatchError> {
         assert!(self.count > 0, "a batch holds at least one record");
+        let raw_len = self.buf.len() - BATCH_HEADER_BYTES;
+        if compression.codec() == Codec::None {
+            if raw_len > DECOMPRESSED_BYTES_MAX {
+                return Err(BatchError::RecordsTooLarge {
+                    size: raw_len,
+                    max: DECOMPRESSED_BYTES_MAX,
+                });
+            }
+            return Ok(self.finish(stamp));
+        }
         encode_compressed(
             compression,
             self.first_timestamp_ms,
             self.max_timestamp_ms,
             self.count,
             stamp,
-            &self.body,
+            &self.buf[BATCH_HEADER_BYTES..],
         )
     }
 
     /// Hands out the encoded records section, so a caller can frame it later with
     /// [`encode_compressed`] or [`encode_batch`].
-    pub fn into_parts(self) -> (Bytes, i64, i64, u32) {
+    pub fn into_parts(mut self) -> (Bytes, i64, i64, u32) {
+        let records = self.buf.split_off(BATCH_HEADER_BYTES);
         (
-            self.body.freeze(),
+            records.freeze(),
             self.first_timestamp_ms,
             self.max_timestamp_ms,
             self.count,
@@ -507,21 +539,36 @@ impl Cursor<'_> {
     }
 }
 
-fn put_varlong(out: &mut Vec<u8>, v: i64) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    while z >= 0x80 {
-        out.push((z as u8) | 0x80);
-        z >>= 7;
-    }
-    out.push(z as u8);
+/// Bytes of `v` as a zigzag varlong.
+fn varlong_len(v: i64) -> usize {
+    let z = ((v << 1) ^ (v >> 63)) as u64;
+    // 7 payload bits per byte; zero still takes one byte.
+    (64 - (z | 1).leading_zeros() as usize).div_ceil(7)
 }
 
-fn put_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
+/// Bytes of a length-prefixed field (`None`: the -1 length alone).
+fn bytes_field_len(b: Option<&[u8]>) -> usize {
+    match b {
+        None => varlong_len(-1),
+        Some(b) => varlong_len(b.len() as i64) + b.len(),
+    }
+}
+
+fn put_varlong(out: &mut impl BufMut, v: i64) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    while z >= 0x80 {
+        out.put_u8((z as u8) | 0x80);
+        z >>= 7;
+    }
+    out.put_u8(z as u8);
+}
+
+fn put_bytes(out: &mut impl BufMut, b: Option<&[u8]>) {
     match b {
         None => put_varlong(out, -1),
         Some(b) => {
             put_varlong(out, b.len() as i64);
-            out.extend_from_slice(b);
+            out.put_slice(b);
         }
     }
 }
@@ -535,6 +582,33 @@ mod tests {
         let mut b = BatchBuilder::new(1000);
         b.push(1001, Some(b"k"), Some(value), &[(b"h", Some(b"v"))]);
         b.finish(ProducerStamp::NONE)
+    }
+
+    #[test]
+    fn varlong_len_matches_the_encoding() {
+        for v in [
+            0,
+            1,
+            -1,
+            63,
+            64,
+            -64,
+            -65,
+            127,
+            128,
+            8191,
+            8192,
+            i64::MAX,
+            i64::MIN,
+        ]
+        .into_iter()
+        .chain((0..64).map(|s| 1i64 << s))
+        .chain((0..64).map(|s| (1i64 << s).wrapping_neg()))
+        {
+            let mut out = Vec::new();
+            put_varlong(&mut out, v);
+            assert_eq!(varlong_len(v), out.len(), "varlong length of {v}");
+        }
     }
 
     #[test]

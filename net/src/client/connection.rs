@@ -21,7 +21,7 @@ use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::client::error::ClientError;
 use crate::constants::{CONNECTION_IN_FLIGHT_MAX, CONNECTION_READ_CHUNK_BYTES, CONNECTION_TICK_MS};
@@ -29,6 +29,7 @@ use crate::protocol::{
     decode_response, negotiate, supported_versions, ApiKey, ApiVersionsRequest, Encoder, ErrorCode,
     FrameSplitter, NegotiatedVersions, Request, Response,
 };
+use crate::read_buffer::ReadBuffer;
 
 /// What a waiter receives: the response, or why there will be none.
 pub type Callback = Box<dyn FnOnce(Result<Response, ClientError>) + Send>;
@@ -546,8 +547,7 @@ fn read_loop(inner: Arc<Inner>, mut stream: TcpStream) {
 /// Reads until the connection fails; returns why.
 fn read_frames(inner: &Inner, stream: &mut TcpStream) -> ClientError {
     let mut splitter = FrameSplitter::new();
-    let mut buf = BytesMut::with_capacity(CONNECTION_READ_CHUNK_BYTES);
-    let mut scratch = vec![0u8; CONNECTION_READ_CHUNK_BYTES];
+    let mut rb = ReadBuffer::with_capacity(CONNECTION_READ_CHUNK_BYTES);
     loop {
         if inner.closed.load(Ordering::SeqCst) {
             return ClientError::ConnectionClosed {
@@ -555,21 +555,25 @@ fn read_frames(inner: &Inner, stream: &mut TcpStream) -> ClientError {
                 cause: Some("closed by the client".to_owned()),
             };
         }
-        // Reads land in a scratch buffer and are copied once into `buf`: reading into
-        // `buf`'s spare capacity directly would need `unsafe` (uninitialised memory),
-        // and zero-filling it before each read costs as much as the copy.
-        let n = match stream.read(&mut scratch) {
+        // Room for the rest of the frame being read, so a large fetch response lands in
+        // one allocation rather than growing by doubling.
+        let want = splitter
+            .bytes_needed(rb.bytes())
+            .max(CONNECTION_READ_CHUNK_BYTES);
+        let read = stream.read(rb.spare(want));
+        rb.filled(want, *read.as_ref().unwrap_or(&0));
+        match read {
             Ok(0) => {
                 return ClientError::ConnectionClosed {
                     addr: inner.label.clone(),
                     cause: None,
                 }
             }
-            Ok(n) => n,
+            Ok(_) => {}
             Err(e) => match e.kind() {
                 io::ErrorKind::WouldBlock
                 | io::ErrorKind::TimedOut
-                | io::ErrorKind::Interrupted => 0,
+                | io::ErrorKind::Interrupted => {}
                 _ => {
                     return ClientError::Io {
                         addr: inner.label.clone(),
@@ -577,13 +581,9 @@ fn read_frames(inner: &Inner, stream: &mut TcpStream) -> ClientError {
                     }
                 }
             },
-        };
-        // Room for the rest of the frame being read, so a large fetch response grows
-        // the buffer once rather than by doubling.
-        buf.reserve(splitter.bytes_needed(&buf).max(n));
-        buf.extend_from_slice(&scratch[..n]);
+        }
         loop {
-            match splitter.next_frame(&mut buf) {
+            match splitter.next_frame(rb.bytes()) {
                 Ok(Some(frame)) => {
                     if let Err(err) = inner.dispatch(frame) {
                         return err;
@@ -628,6 +628,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::BytesMut;
     use std::net::TcpListener;
 
     use crate::protocol::{

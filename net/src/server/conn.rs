@@ -13,7 +13,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::BytesMut;
 use event_listener::Event;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
@@ -22,6 +21,7 @@ use crate::constants::{
     CONNECTION_FIRST_READ_BYTES, CONNECTION_INFLIGHT_REQUESTS_MAX, CONNECTION_READ_BYTES,
 };
 use crate::protocol::{decode_request, ApiKey, Encoder, FrameSplitter, OutFrame};
+use crate::read_buffer::ReadBuffer;
 use crate::server::handlers::{dispatch, Pending};
 use crate::server::metrics::{response_error, ShardMetrics};
 use crate::server::shard::Shard;
@@ -111,12 +111,13 @@ async fn read_loop<R: AsyncRead + Unpin>(
     budget: &Budget,
 ) -> std::io::Result<()> {
     // Sized by the first read: a connection that never sends holds a few KiB, not 64.
-    let mut buf = BytesMut::new();
+    let mut rb = ReadBuffer::default();
     let mut read_bytes = CONNECTION_FIRST_READ_BYTES;
     let mut splitter = FrameSplitter::new();
     loop {
         loop {
-            let frame = match splitter.next_frame(&mut buf) {
+            let buf = rb.bytes();
+            let frame = match splitter.next_frame(buf) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
                 Err(e) => {
@@ -124,7 +125,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     // be read, then close.
                     shard.metrics.shard(shard.id).request_undecodable();
                     let mut enc = Encoder::new();
-                    if let Some(frame) = enc.failure_reply(&buf, &e) {
+                    if let Some(frame) = enc.failure_reply(buf, &e) {
                         let _ = tx.send(Reply::Ready { frame, held: 0 }).await;
                     }
                     return Err(std::io::Error::new(
@@ -165,12 +166,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
         if shard.shutting_down.get() {
             return Ok(());
         }
-        let want = splitter.bytes_needed(&buf).max(read_bytes);
+        let want = splitter.bytes_needed(rb.bytes()).max(read_bytes);
         read_bytes = CONNECTION_READ_BYTES;
-        let len = buf.len();
-        buf.resize(len + want, 0);
-        let n = reader.read(&mut buf[len..]).await?;
-        buf.truncate(len + n);
+        let n = reader.read(rb.spare(want)).await;
+        let n = n.inspect_err(|_| rb.filled(want, 0))?;
+        rb.filled(want, n);
         if n == 0 {
             return Ok(()); // closed by the client
         }

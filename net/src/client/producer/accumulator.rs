@@ -69,6 +69,8 @@ struct OpenBatch {
     records: Vec<PendingRecord>,
     created: Instant,
     reserved_bytes: usize,
+    /// The buffer capacity it was opened with (counted in `open_capacity_bytes`).
+    capacity_bytes: usize,
     /// No more records go in (it reached batch_size, or a record did not fit).
     full: bool,
 }
@@ -99,6 +101,10 @@ pub(crate) struct Accumulator {
     queues: HashMap<String, BTreeMap<u32, VecDeque<OpenBatch>>>,
     keyless: HashMap<String, Keyless>,
     used_bytes: usize,
+    /// Buffer capacity of the open batches: a batch starts at full `batch_size` while
+    /// these fit in buffer memory (no regrowth copies), smaller beyond that, so a
+    /// thousand open batches of a keyed producer do not each hold `batch_size`.
+    open_capacity_bytes: usize,
     /// Records appended and not yet completed (in queues or in flight).
     incomplete_records: usize,
     /// Flushes in progress: while non-zero every batch is ready.
@@ -114,6 +120,7 @@ impl Accumulator {
             queues: HashMap::new(),
             keyless: HashMap::new(),
             used_bytes: 0,
+            open_capacity_bytes: 0,
             incomplete_records: 0,
             flushing: 0,
         }
@@ -121,6 +128,12 @@ impl Accumulator {
 
     pub fn used_bytes(&self) -> usize {
         self.used_bytes
+    }
+
+    /// Buffer capacity held by the open batches (see `open_capacity_bytes`).
+    #[cfg(test)]
+    pub fn open_capacity_bytes(&self) -> usize {
+        self.open_capacity_bytes
     }
 
     pub fn incomplete_records(&self) -> usize {
@@ -180,14 +193,22 @@ impl Accumulator {
                 closed_one = !last.full;
                 last.full = true;
             }
+            let capacity_bytes =
+                if self.open_capacity_bytes + batch_size <= self.config.buffer_memory_bytes {
+                    batch_size
+                } else {
+                    batch_size.min(bytes * 2)
+                };
+            self.open_capacity_bytes += capacity_bytes;
             queue.push_back(OpenBatch {
                 builder: BatchBuilder::with_capacity(
                     record.timestamp_ms,
-                    batch_size.min(bytes * 2),
+                    capacity_bytes.saturating_sub(BATCH_HEADER_BYTES),
                 ),
                 records: Vec::new(),
                 created: now,
                 reserved_bytes: 0,
+                capacity_bytes,
                 full: false,
             });
             if closed_one {
@@ -279,6 +300,8 @@ impl Accumulator {
             self.batch_completed(&tp.topic, tp.partition);
         }
         assert!(!batch.records.is_empty(), "a queued batch holds a record");
+        assert!(batch.capacity_bytes <= self.open_capacity_bytes);
+        self.open_capacity_bytes -= batch.capacity_bytes;
         Some(DrainedBatch {
             tp: tp.clone(),
             builder: batch.builder,
@@ -374,6 +397,30 @@ mod tests {
         };
         assert!(acc.has_space(bytes));
         acc.append(record, partition, bytes, now);
+    }
+
+    #[test]
+    fn batches_open_at_full_size_while_buffer_memory_covers_them() {
+        // Four batches of 1 KiB fit in 4 KiB of buffer memory; the fifth and sixth open
+        // small and grow as records come.
+        let mut acc = Accumulator::new(config(1024, 1_000, 4096));
+        let now = Instant::now();
+        let value = [7u8; 10];
+        let small = 2 * record_size_bound(None, Some(&value), &[]);
+        for p in 0..6 {
+            append(&mut acc, "t", p, &value, now);
+        }
+        assert_eq!(acc.open_capacity_bytes(), 4 * 1024 + 2 * small);
+        acc.take(&TopicPartition::new("t", 0)).expect("batch");
+        acc.take(&TopicPartition::new("t", 1)).expect("batch");
+        assert_eq!(acc.open_capacity_bytes(), 2 * 1024 + 2 * small);
+        // Room again for a whole batch: the next one opened gets the full size.
+        append(&mut acc, "t", 6, &value, now);
+        assert_eq!(acc.open_capacity_bytes(), 3 * 1024 + 2 * small);
+        for p in 2..=6 {
+            acc.take(&TopicPartition::new("t", p)).expect("batch");
+        }
+        assert_eq!(acc.open_capacity_bytes(), 0);
     }
 
     #[test]
