@@ -205,7 +205,9 @@ impl Accumulator {
                     record.timestamp_ms,
                     capacity_bytes.saturating_sub(BATCH_HEADER_BYTES),
                 ),
-                records: Vec::new(),
+                // As many report slots as records of this size fill the buffer: one
+                // allocation instead of a doubling series.
+                records: Vec::with_capacity((capacity_bytes / bytes).clamp(1, BATCH_RECORDS_MAX)),
                 created: now,
                 reserved_bytes: 0,
                 capacity_bytes,
