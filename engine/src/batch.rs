@@ -9,7 +9,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use zerocopy::little_endian::{I16, I32, I64, U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
-use crate::compression::{compress_into, decompress, Compression};
+use crate::compression::{check_records_size, compress_into, decompress, Compression};
 use crate::constants::{BATCH_HEADER_BYTES, DECOMPRESSED_BYTES_MAX};
 use crate::error::BatchError;
 
@@ -303,14 +303,8 @@ impl BatchBuilder {
         compression: Compression,
     ) -> Result<BytesMut, BatchError> {
         assert!(self.count > 0, "a batch holds at least one record");
-        let raw_len = self.buf.len() - BATCH_HEADER_BYTES;
         if compression.codec() == Codec::None {
-            if raw_len > DECOMPRESSED_BYTES_MAX {
-                return Err(BatchError::RecordsTooLarge {
-                    size: raw_len,
-                    max: DECOMPRESSED_BYTES_MAX,
-                });
-            }
+            check_records_size(self.buf.len() - BATCH_HEADER_BYTES)?;
             return Ok(self.finish(stamp));
         }
         encode_compressed(

@@ -131,19 +131,26 @@ impl From<Codec> for Compression {
     }
 }
 
+/// Refuses a records section larger than [`DECOMPRESSED_BYTES_MAX`]: no consumer could
+/// inflate it, compressed or not.
+pub fn check_records_size(raw_bytes: usize) -> Result<(), BatchError> {
+    if raw_bytes > DECOMPRESSED_BYTES_MAX {
+        return Err(BatchError::RecordsTooLarge {
+            size: raw_bytes,
+            max: DECOMPRESSED_BYTES_MAX,
+        });
+    }
+    Ok(())
+}
+
 /// Appends `raw` compressed with `compression` to `out` (a plain copy for `Codec::None`).
-/// Refuses input larger than [`DECOMPRESSED_BYTES_MAX`]: no consumer could inflate it.
+/// Refuses input larger than [`DECOMPRESSED_BYTES_MAX`] ([`check_records_size`]).
 pub fn compress_into(
     compression: Compression,
     raw: &[u8],
     out: &mut BytesMut,
 ) -> Result<(), BatchError> {
-    if raw.len() > DECOMPRESSED_BYTES_MAX {
-        return Err(BatchError::RecordsTooLarge {
-            size: raw.len(),
-            max: DECOMPRESSED_BYTES_MAX,
-        });
-    }
+    check_records_size(raw.len())?;
     match compression.codec {
         Codec::None => {
             out.put_slice(raw);
