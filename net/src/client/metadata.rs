@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use ahash::AHashMap;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -115,6 +116,24 @@ pub struct TopicInfo {
 }
 
 impl TopicInfo {
+    /// `partitions` numbered 0..n in order.
+    pub fn new(name: String, partitions: Vec<PartitionInfo>) -> TopicInfo {
+        assert!(
+            partitions.iter().enumerate().all(|(i, p)| p.partition as usize == i),
+            "partitions are numbered 0..n in order"
+        );
+        let available = partitions
+            .iter()
+            .filter(|p| p.leader.is_some())
+            .map(|p| p.partition)
+            .collect();
+        TopicInfo {
+            name,
+            partitions,
+            available,
+        }
+    }
+
     pub fn partition_count(&self) -> u32 {
         self.partitions.len() as u32
     }
@@ -241,16 +260,7 @@ fn topic_info(t: &crate::protocol::TopicMetadata) -> TopicInfo {
         };
         slot.leader_epoch = p.leader_epoch;
     }
-    let available = partitions
-        .iter()
-        .filter(|p| p.leader.is_some())
-        .map(|p| p.partition)
-        .collect();
-    TopicInfo {
-        name: t.name.clone(),
-        partitions,
-        available,
-    }
+    TopicInfo::new(t.name.clone(), partitions)
 }
 
 /// The cluster as a client sees it: metadata plus one connection per broker. Cheap to
@@ -267,6 +277,11 @@ struct ClusterInner {
     conns: Mutex<HashMap<SocketAddr, Connection>>,
     /// Serialises refreshes, and holds their back-off.
     refresh: Mutex<Backoff>,
+    /// Bumped whenever the cache changes (under its lock). The producer keeps each
+    /// topic's route with the generation it was read at and asks again only when this
+    /// moved: the cache's mutex and the route's refcount, touched for every record, were
+    /// contended with the sender thread (max-rate profiles).
+    generation: AtomicU64,
 }
 
 struct CacheState {
@@ -301,12 +316,19 @@ impl Cluster {
                 }),
                 conns: Mutex::new(HashMap::new()),
                 refresh: Mutex::new(refresh),
+                generation: AtomicU64::new(0),
             }),
         })
     }
 
     pub fn config(&self) -> &ClusterConfig {
         &self.inner.config
+    }
+
+    /// Changes whenever the metadata cache does: what was read from it at an equal
+    /// generation is still what it holds.
+    pub fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
     }
 
     pub fn faults(&self) -> &Arc<Faults> {
@@ -339,6 +361,7 @@ impl Cluster {
     pub fn invalidate_topic(&self, topic: &str) {
         let mut state = lock(&self.inner.cache);
         state.cache.invalidate(topic);
+        self.inner.generation.fetch_add(1, Ordering::Release);
         state.stale = true;
     }
 
@@ -386,6 +409,7 @@ impl Cluster {
         match result {
             Ok(response) => {
                 state.cache.apply(&response);
+                self.inner.generation.fetch_add(1, Ordering::Release);
                 state.refreshed_at = Some(Instant::now());
                 state.stale = false;
                 state.next_refresh_at = None;
@@ -481,7 +505,7 @@ impl Cluster {
         }
     }
 
-    fn topic_timeout(&self, topic: &str) -> ClientError {
+    pub fn topic_timeout(&self, topic: &str) -> ClientError {
         let state = lock(&self.inner.cache);
         match state.cache.topic_error(topic) {
             Some(err) => ClientError::Broker {

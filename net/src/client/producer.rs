@@ -42,7 +42,7 @@ use crate::constants::{
     RETRY_BACKOFF_MAX_MS_DEFAULT, RETRY_BACKOFF_MS_DEFAULT,
 };
 
-use accumulator::{record_size_bound, Accumulator, AccumulatorConfig, AppendRecord};
+use accumulator::{record_size_bound, Accumulator, AccumulatorConfig, AppendRecord, Placement};
 use delivery::{Completion, DeliverySlot};
 pub use delivery::{DeliveryFuture, DeliveryResult, RecordMetadata};
 
@@ -360,10 +360,6 @@ impl Producer {
     fn enqueue(&self, record: ProducerRecord, completion: Completion) -> Result<(), ClientError> {
         self.check_open()?;
         let config = &self.shared.config;
-        // One monotonic reading per record serves the blocking deadline and the batch's
-        // linger clock (clock reads showed in profiles of max-rate runs).
-        let now = Instant::now();
-        let deadline = now + Duration::from_millis(config.max_block_ms);
         let bytes = record_size_bound(
             record.key.as_deref(),
             record.value.as_deref(),
@@ -377,47 +373,53 @@ impl Producer {
                 limit,
             });
         }
-        let topic = self
-            .shared
-            .cluster
-            .wait_for_topic(&record.topic, deadline)?;
-        let count = topic
-            .partition_count_nonzero()
-            .expect("wait_for_topic returns topics with partitions");
-        if let Some(p) = record.partition {
-            if p >= count.get() {
-                return Err(ClientError::UnknownPartition {
-                    topic: record.topic.clone(),
-                    partition: p,
-                    count: count.get(),
-                });
+        let timestamp_ms = record.timestamp_ms.unwrap_or_else(now_ms);
+        // max_block_ms runs from the first wait; the monotonic clock is not read for a
+        // record that does not wait (clock reads showed in max-rate profiles).
+        let mut deadline = None;
+        loop {
+            let generation = self.shared.cluster.generation();
+            let mut acc = self.wait_for_space(bytes, &mut deadline)?;
+            let key = record.key.as_deref();
+            match acc.place(&record.topic, record.partition, key, generation) {
+                Placement::Partition(partition) => {
+                    let append = AppendRecord {
+                        topic: &record.topic,
+                        key,
+                        value: record.value.as_deref(),
+                        headers: &record.headers,
+                        timestamp_ms,
+                        completion,
+                    };
+                    let wake = acc.append(append, partition, bytes, Instant::now);
+                    drop(acc);
+                    if wake {
+                        self.shared.wake();
+                    }
+                    return Ok(());
+                }
+                Placement::UnknownPartition { count } => {
+                    return Err(ClientError::UnknownPartition {
+                        topic: record.topic.clone(),
+                        partition: record.partition.unwrap_or_default(),
+                        count,
+                    });
+                }
+                Placement::NoRoute => {
+                    drop(acc);
+                    let until = *deadline.get_or_insert_with(|| self.block_deadline());
+                    if Instant::now() >= until {
+                        return Err(self.shared.cluster.topic_timeout(&record.topic));
+                    }
+                    let info = self.shared.cluster.wait_for_topic(&record.topic, until)?;
+                    lock(&self.shared.accumulator).set_route(generation, info);
+                }
             }
         }
-        let timestamp_ms = record.timestamp_ms.unwrap_or_else(now_ms);
-        let (mut acc, now) = self.wait_for_space(bytes, deadline, now)?;
-        let partition = match record.partition {
-            Some(p) => p,
-            None => acc.choose(
-                &record.topic,
-                record.key.as_deref(),
-                topic.available(),
-                count,
-            ),
-        };
-        let append = AppendRecord {
-            topic: &record.topic,
-            key: record.key.as_deref(),
-            value: record.value.as_deref(),
-            headers: &record.headers,
-            timestamp_ms,
-            completion,
-        };
-        let wake = acc.append(append, partition, bytes, now);
-        drop(acc);
-        if wake {
-            self.shared.wake();
-        }
-        Ok(())
+    }
+
+    fn block_deadline(&self) -> Instant {
+        Instant::now() + Duration::from_millis(self.shared.config.max_block_ms)
     }
 
     fn check_open(&self) -> Result<(), ClientError> {
@@ -430,20 +432,21 @@ impl Producer {
         Ok(())
     }
 
-    /// Waits until the buffer has room for `bytes`; returns the locked accumulator and
-    /// the time (`now` unless it had to wait).
+    /// Waits until the buffer has room for `bytes` and returns the locked accumulator;
+    /// `deadline` is set (max_block_ms from now) when it first has to wait.
     fn wait_for_space(
         &self,
         bytes: usize,
-        deadline: Instant,
-        mut now: Instant,
-    ) -> Result<(std::sync::MutexGuard<'_, Accumulator>, Instant), ClientError> {
+        deadline: &mut Option<Instant>,
+    ) -> Result<std::sync::MutexGuard<'_, Accumulator>, ClientError> {
         let mut acc = lock(&self.shared.accumulator);
         loop {
             if acc.has_space(bytes) {
-                return Ok((acc, now));
+                return Ok(acc);
             }
-            if now >= deadline {
+            let until = *deadline.get_or_insert_with(|| self.block_deadline());
+            let now = Instant::now();
+            if now >= until {
                 let used = acc.used_bytes();
                 let config = &self.shared.config;
                 return Err(ClientError::timeout(
@@ -458,13 +461,12 @@ impl Producer {
             acc = self
                 .shared
                 .completed
-                .wait_timeout(acc, deadline - now)
+                .wait_timeout(acc, until - now)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
             drop(acc);
             self.check_open()?;
             acc = lock(&self.shared.accumulator);
-            now = Instant::now();
         }
     }
 

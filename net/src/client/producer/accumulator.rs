@@ -11,12 +11,13 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use ahash::AHashMap as HashMap;
-use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cfa_engine::constants::BATCH_HEADER_BYTES;
 use cfa_engine::BatchBuilder;
 
+use crate::client::metadata::TopicInfo;
 use crate::client::partitioner::{choose_partition, Keyless, KeylessPartitioner, KeylessStrategy};
 use crate::client::producer::delivery::Completion;
 use crate::client::{RecordHeader, TopicPartition};
@@ -95,11 +96,37 @@ pub(crate) struct AccumulatorConfig {
     pub keyless_start: u32,
 }
 
+/// One topic's part of the accumulator: one map lookup per record finds all of it.
+struct TopicState {
+    /// Where its records may go, as of a metadata generation.
+    route: Option<Route>,
+    keyless: Keyless,
+    /// partition -> batches, oldest first; a partition without batches has no entry.
+    queues: BTreeMap<u32, VecDeque<OpenBatch>>,
+}
+
+/// A topic's metadata as the producer last read it from the cluster.
+struct Route {
+    generation: u64,
+    info: Arc<TopicInfo>,
+}
+
+/// Where [`Accumulator::place`] puts a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Placement {
+    Partition(u32),
+    /// No route for this topic at this metadata generation: read the topic from the
+    /// cluster and [`Accumulator::set_route`] it.
+    NoRoute,
+    /// The record names a partition the topic does not have.
+    UnknownPartition { count: u32 },
+}
+
 pub(crate) struct Accumulator {
     config: AccumulatorConfig,
-    /// topic -> partition -> batches, oldest first.
-    queues: HashMap<String, BTreeMap<u32, VecDeque<OpenBatch>>>,
-    keyless: HashMap<String, Keyless>,
+    topics: HashMap<String, TopicState>,
+    /// Batches in all queues (open or waiting to be sent).
+    queued_batches: usize,
     used_bytes: usize,
     /// Buffer capacity of the open batches: a batch starts at full `batch_size` while
     /// these fit in buffer memory (no regrowth copies), smaller beyond that, so a
@@ -117,8 +144,8 @@ impl Accumulator {
         assert!(config.buffer_memory_bytes >= config.batch_size_bytes);
         Accumulator {
             config,
-            queues: HashMap::new(),
-            keyless: HashMap::new(),
+            topics: HashMap::new(),
+            queued_batches: 0,
             used_bytes: 0,
             open_capacity_bytes: 0,
             incomplete_records: 0,
@@ -146,21 +173,58 @@ impl Accumulator {
         self.used_bytes == 0 || self.used_bytes + bytes <= self.config.buffer_memory_bytes
     }
 
-    /// The partition for a record without an explicit one: by key, else the topic's
-    /// keyless partitioner over `available` (partitions with a leader).
-    pub fn choose(
+    /// The partition for a record of `topic`: `explicit` if the topic has it, else by
+    /// key if there is one, else the topic's keyless partitioner over the partitions
+    /// that have a leader. Uses the route set at `generation` (the cluster's now).
+    pub fn place(
         &mut self,
         topic: &str,
+        explicit: Option<u32>,
         key: Option<&[u8]>,
-        available: &[u32],
-        count: NonZeroU32,
-    ) -> u32 {
-        if !self.keyless.contains_key(topic) {
-            let keyless = Keyless::new(self.config.keyless, self.config.keyless_start);
-            self.keyless.insert(topic.to_owned(), keyless);
+        generation: u64,
+    ) -> Placement {
+        let Some(state) = self.topics.get_mut(topic) else {
+            return Placement::NoRoute;
+        };
+        let TopicState { route, keyless, .. } = state;
+        let Some(route) = route.as_ref().filter(|r| r.generation == generation) else {
+            return Placement::NoRoute;
+        };
+        let count = route
+            .info
+            .partition_count_nonzero()
+            .expect("set_route takes topics with partitions");
+        match explicit {
+            Some(p) if p >= count.get() => Placement::UnknownPartition { count: count.get() },
+            Some(p) => Placement::Partition(p),
+            None => Placement::Partition(choose_partition(
+                key,
+                keyless,
+                route.info.available(),
+                count,
+            )),
         }
-        let keyless = self.keyless.get_mut(topic).expect("inserted above");
-        choose_partition(key, keyless, available, count)
+    }
+
+    /// Keeps `info` as the route of its topic, read from the cluster at `generation`.
+    pub fn set_route(&mut self, generation: u64, info: Arc<TopicInfo>) {
+        assert!(info.partition_count() > 0, "a route has partitions");
+        let name = info.name.clone();
+        self.topic_state(&name).route = Some(Route { generation, info });
+    }
+
+    /// The topic's state, created on first use (allocates its name once).
+    fn topic_state(&mut self, topic: &str) -> &mut TopicState {
+        if !self.topics.contains_key(topic) {
+            let keyless = Keyless::new(self.config.keyless, self.config.keyless_start);
+            let state = TopicState {
+                route: None,
+                keyless,
+                queues: BTreeMap::new(),
+            };
+            self.topics.insert(topic.to_owned(), state);
+        }
+        self.topics.get_mut(topic).expect("inserted above")
     }
 
     /// Appends a record (its partition chosen) and reserves `bytes` of buffer memory for
@@ -172,34 +236,29 @@ impl Accumulator {
         record: AppendRecord<'_>,
         partition: u32,
         bytes: usize,
-        now: Instant,
+        now: impl FnOnce() -> Instant,
     ) -> bool {
         let batch_size = self.config.batch_size_bytes;
-        // Look the topic up by &str: `entry` would allocate its name for every record.
-        if !self.queues.contains_key(record.topic) {
-            self.queues.insert(record.topic.to_owned(), BTreeMap::new());
-        }
-        let topic_queues = self.queues.get_mut(record.topic).expect("inserted above");
-        let queue = topic_queues.entry(partition).or_default();
-        let mut wake = false;
+        let full_size_fits =
+            self.open_capacity_bytes + batch_size <= self.config.buffer_memory_bytes;
+        let state = self.topic_state(record.topic);
+        let queue = state.queues.entry(partition).or_default();
         let fits = queue.back().is_some_and(|b| {
             !b.full
                 && b.records.len() < BATCH_RECORDS_MAX
                 && b.builder.size_bytes() + bytes <= batch_size
         });
+        let mut opened_bytes = None;
         if !fits {
-            let mut closed_one = false;
-            if let Some(last) = queue.back_mut() {
-                closed_one = !last.full;
+            if let Some(last) = queue.back_mut().filter(|b| !b.full) {
                 last.full = true;
+                state.keyless.batch_completed(partition);
             }
-            let capacity_bytes =
-                if self.open_capacity_bytes + batch_size <= self.config.buffer_memory_bytes {
-                    batch_size
-                } else {
-                    batch_size.min(bytes * 2)
-                };
-            self.open_capacity_bytes += capacity_bytes;
+            let capacity_bytes = if full_size_fits {
+                batch_size
+            } else {
+                batch_size.min(bytes * 2)
+            };
             queue.push_back(OpenBatch {
                 builder: BatchBuilder::with_capacity(
                     record.timestamp_ms,
@@ -208,23 +267,15 @@ impl Accumulator {
                 // As many report slots as records of this size fill the buffer: one
                 // allocation instead of a doubling series.
                 records: Vec::with_capacity((capacity_bytes / bytes).clamp(1, BATCH_RECORDS_MAX)),
-                created: now,
+                // The linger clock is read only here: once per batch, not per record.
+                created: now(),
                 reserved_bytes: 0,
                 capacity_bytes,
                 full: false,
             });
-            if closed_one {
-                self.batch_completed(record.topic, partition);
-            }
-            wake = true;
+            opened_bytes = Some(capacity_bytes);
         }
-        let batch = self
-            .queues
-            .get_mut(record.topic)
-            .and_then(|t| t.get_mut(&partition));
-        let batch = batch
-            .and_then(|q| q.back_mut())
-            .expect("a batch was just ensured");
+        let batch = queue.back_mut().expect("a batch was just ensured");
         let headers: Vec<(&[u8], Option<&[u8]>)> = record
             .headers
             .iter()
@@ -241,19 +292,15 @@ impl Accumulator {
         let now_full = batch.builder.size_bytes() >= batch_size;
         if now_full {
             batch.full = true;
+            state.keyless.batch_completed(partition);
+        }
+        if let Some(capacity_bytes) = opened_bytes {
+            self.open_capacity_bytes += capacity_bytes;
+            self.queued_batches += 1;
         }
         self.used_bytes += bytes;
         self.incomplete_records += 1;
-        if now_full {
-            self.batch_completed(record.topic, partition);
-        }
-        wake || now_full
-    }
-
-    fn batch_completed(&mut self, topic: &str, partition: u32) {
-        if let Some(k) = self.keyless.get_mut(topic) {
-            k.batch_completed(partition);
-        }
+        opened_bytes.is_some() || now_full
     }
 
     pub fn begin_flush(&mut self) {
@@ -271,8 +318,8 @@ impl Accumulator {
         let all = drain_all || self.flushing > 0;
         let mut ready = Vec::new();
         let mut next: Option<Instant> = None;
-        for (topic, partitions) in &self.queues {
-            for (&partition, queue) in partitions {
+        for (topic, state) in &self.topics {
+            for (&partition, queue) in &state.queues {
                 let Some(front) = queue.front() else { continue };
                 let due = front.created + self.config.linger;
                 if all || front.full || queue.len() > 1 || due <= now {
@@ -289,18 +336,17 @@ impl Accumulator {
     /// Takes the oldest batch of `tp`. A batch taken before it was full completes it
     /// for the sticky partitioner (sent after linger: the next records go elsewhere).
     pub fn take(&mut self, tp: &TopicPartition) -> Option<DrainedBatch> {
-        let queue = self.queues.get_mut(&tp.topic)?.get_mut(&tp.partition)?;
+        let state = self.topics.get_mut(&tp.topic)?;
+        let queue = state.queues.get_mut(&tp.partition)?;
         let batch = queue.pop_front()?;
         if queue.is_empty() {
-            let partitions = self.queues.get_mut(&tp.topic).expect("looked up above");
-            partitions.remove(&tp.partition);
-            if partitions.is_empty() {
-                self.queues.remove(&tp.topic);
-            }
+            state.queues.remove(&tp.partition);
         }
         if !batch.full {
-            self.batch_completed(&tp.topic, tp.partition);
+            state.keyless.batch_completed(tp.partition);
         }
+        assert!(self.queued_batches > 0);
+        self.queued_batches -= 1;
         assert!(!batch.records.is_empty(), "a queued batch holds a record");
         assert!(batch.capacity_bytes <= self.open_capacity_bytes);
         self.open_capacity_bytes -= batch.capacity_bytes;
@@ -318,19 +364,21 @@ impl Accumulator {
     pub fn take_expired(&mut self, cutoff: Instant) -> Vec<DrainedBatch> {
         let mut expired = Vec::new();
         let tps: Vec<TopicPartition> = self
-            .queues
+            .topics
             .iter()
-            .flat_map(|(t, ps)| {
-                ps.iter()
+            .flat_map(|(t, state)| {
+                state
+                    .queues
+                    .iter()
                     .filter(|(_, q)| q.front().is_some_and(|b| b.created <= cutoff))
                     .map(move |(p, _)| TopicPartition::new(t, *p))
             })
             .collect();
         for tp in tps {
             while self
-                .queues
+                .topics
                 .get(&tp.topic)
-                .and_then(|ps| ps.get(&tp.partition))
+                .and_then(|state| state.queues.get(&tp.partition))
                 .and_then(|q| q.front())
                 .is_some_and(|b| b.created <= cutoff)
             {
@@ -368,13 +416,14 @@ impl Accumulator {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.queues.is_empty()
+        self.queued_batches == 0
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::metadata::PartitionInfo;
     use crate::client::producer::delivery::DeliverySlot;
 
     fn config(batch: usize, linger_ms: u64, memory: usize) -> AccumulatorConfig {
@@ -398,7 +447,18 @@ mod tests {
             completion: Completion::Slot(DeliverySlot::new()),
         };
         assert!(acc.has_space(bytes));
-        acc.append(record, partition, bytes, now);
+        acc.append(record, partition, bytes, || now);
+    }
+
+    fn route(partitions: u32) -> Arc<TopicInfo> {
+        let partitions = (0..partitions)
+            .map(|p| PartitionInfo {
+                partition: p,
+                leader: Some(1),
+                leader_epoch: 0,
+            })
+            .collect();
+        Arc::new(TopicInfo::new("t".to_owned(), partitions))
     }
 
     #[test]
@@ -525,11 +585,12 @@ mod tests {
     fn sticky_keyless_records_move_on_when_a_batch_completes() {
         let t0 = Instant::now();
         let mut acc = Accumulator::new(config(200, 5, 100_000));
-        let count = NonZeroU32::new(3).expect("3");
-        let available = [0, 1, 2];
+        acc.set_route(7, route(3));
         let mut seen = Vec::new();
         for _ in 0..12 {
-            let p = acc.choose("t", None, &available, count);
+            let Placement::Partition(p) = acc.place("t", None, None, 7) else {
+                panic!("the route is current");
+            };
             seen.push(p);
             append(&mut acc, "t", p, &[1; 60], t0);
         }
@@ -541,10 +602,33 @@ mod tests {
             "sticks for a while: {seen:?}"
         );
         // Keyed records ignore stickiness.
-        let k = acc.choose("t", Some(b"k"), &available, count);
-        assert_eq!(
-            k,
-            crate::client::partitioner::partition_for_key(b"k", count)
-        );
+        let count = std::num::NonZeroU32::new(3).expect("3");
+        assert!(matches!(
+            acc.place("t", None, Some(b"k"), 7),
+            Placement::Partition(p) if p == crate::client::partitioner::partition_for_key(b"k", count)
+        ));
+    }
+
+    #[test]
+    fn a_route_is_used_only_at_the_generation_it_was_read() {
+        let mut acc = Accumulator::new(config(200, 5, 100_000));
+        assert!(matches!(acc.place("t", None, None, 1), Placement::NoRoute));
+        acc.set_route(1, route(2));
+        assert!(matches!(
+            acc.place("t", Some(1), None, 1),
+            Placement::Partition(1)
+        ));
+        assert!(matches!(
+            acc.place("t", Some(2), None, 1),
+            Placement::UnknownPartition { count: 2 }
+        ));
+        // The metadata changed (the topic grew): the old route is not trusted.
+        assert!(matches!(acc.place("t", Some(2), None, 2), Placement::NoRoute));
+        acc.set_route(2, route(4));
+        assert!(matches!(
+            acc.place("t", Some(2), None, 2),
+            Placement::Partition(2)
+        ));
+        assert!(matches!(acc.place("u", None, None, 2), Placement::NoRoute));
     }
 }
