@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use cfa_net::client::partitioner::KeylessStrategy;
 use cfa_net::client::{
-    Admin, ClientError, Consumer, ConsumerConfig, OffsetReset, Producer, ProducerConfig,
-    ProducerRecord,
+    Admin, ClientError, Consumer, ConsumerConfig, DeliveryHandler, OffsetReset, Producer,
+    ProducerConfig, ProducerRecord,
 };
 use cfa_net::server::{Broker, BrokerConfig, BrokerHandle, ServerError};
 use serde::Serialize;
@@ -344,8 +344,12 @@ fn start_producers(
 ) -> Result<Vec<JoinHandle<u64>>, DriverError> {
     (0..w.producers)
         .map(|i| {
-            let producer = Producer::new(producer_config(bootstrap, w)?)
-                .map_err(client("starting a producer"))?;
+            let index = i as usize;
+            let producer = Producer::with_delivery_handler(
+                producer_config(bootstrap, w)?,
+                delivery_handler(Arc::clone(stats), index),
+            )
+            .map_err(client("starting a producer"))?;
             let job = ProducerJob {
                 producer,
                 w: w.clone(),
@@ -354,7 +358,7 @@ fn start_producers(
                 stop: Arc::clone(stop),
                 plan: Plan { ..*plan },
                 seed: 0x9e37_79b9_7f4a_7c15 ^ u64::from(i + 1),
-                index: i as usize,
+                index,
             };
             std::thread::Builder::new()
                 .name(format!("bench-producer-{i}"))
@@ -362,6 +366,19 @@ fn start_producers(
                 .map_err(|e| DriverError::Run(format!("spawning a producer thread: {e}")))
         })
         .collect()
+}
+
+/// Producer `index`'s reports, each with its record's intended send time as the opaque:
+/// one handler per producer, so a report costs no allocation and no reference count
+/// shared between the sending thread and the sender thread.
+fn delivery_handler(stats: Arc<RunStats>, index: usize) -> DeliveryHandler {
+    Arc::new(move |intended_ns, r| match &r {
+        Ok(m) => stats.on_delivery(index, Some(m.value_bytes as u64), intended_ns),
+        Err(e) => {
+            stats.note_error(e);
+            stats.on_delivery(index, None, intended_ns);
+        }
+    })
 }
 
 struct ProducerJob {
@@ -407,26 +424,18 @@ impl ProducerJob {
             let topic = &self.topics[i as usize % self.topics.len()];
             let mut record = ProducerRecord::new(topic.clone(), values.next(size, intended));
             record.key = keys.next(&mut rng);
-            self.send(record, intended, size as u64);
+            self.send(record, intended);
         }
         let resends = self.producer.resends();
         self.producer.close();
         resends
     }
 
-    fn send(&self, record: ProducerRecord, intended_ns: u64, bytes: u64) {
+    fn send(&self, record: ProducerRecord, intended_ns: u64) {
         let tally = self.stats.producer(self.index);
-        // Counted before: the report may arrive before `send_with_callback` returns.
+        // Counted before: the report may arrive before `send_with_opaque` returns.
         tally.on_sent();
-        let stats = Arc::clone(&self.stats);
-        let index = self.index;
-        let sent = self.producer.send_with_callback(record, move |r| {
-            if let Err(e) = &r {
-                stats.note_error(e);
-            }
-            stats.on_delivery(index, r.is_ok(), intended_ns, bytes);
-        });
-        if let Err(e) = sent {
+        if let Err(e) = self.producer.send_with_opaque(record, intended_ns) {
             tally.on_not_sent();
             self.stats.send_errors.fetch_add(1, Ordering::Relaxed);
             self.stats.note_error(&e);

@@ -112,14 +112,20 @@ fn merged(parts: impl Iterator<Item = Histogram<u64>>) -> Histogram<u64> {
     all
 }
 
+/// A value on cache lines of its own (two: the adjacent-line prefetcher pairs them).
+#[repr(align(128))]
+#[derive(Default)]
+struct OwnLine<T>(T);
+
 /// One producer's counters and publish latencies, on cache lines of their own. Delivery
 /// callbacks run on each producer's sender thread; with one shared set of counters and
 /// one histogram lock, the cores passed those lines back and forth for every record.
 #[repr(align(128))]
 #[derive(Default)]
 pub struct ProducerTally {
-    /// Records handed to `send` (all phases).
-    sent: AtomicU64,
+    /// Records handed to `send` (all phases). Written by the sending thread for every
+    /// record, so on a line apart from the counters the sender thread writes.
+    sent: OwnLine<AtomicU64>,
     /// Acknowledged records (all phases) and those acknowledged inside the window.
     acked: AtomicU64,
     acked_bytes: AtomicU64,
@@ -137,12 +143,12 @@ pub struct ProducerTally {
 
 impl ProducerTally {
     pub fn on_sent(&self) {
-        self.sent.fetch_add(1, Ordering::Relaxed);
+        self.sent.0.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Takes back an `on_sent` whose `send` failed (nothing was queued).
     pub fn on_not_sent(&self) {
-        self.sent.fetch_sub(1, Ordering::Relaxed);
+        self.sent.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -234,13 +240,14 @@ impl RunStats {
         &self.producers[producer]
     }
 
-    /// A delivery report arrived for a record of `producer` intended at `intended_ns`.
-    pub fn on_delivery(&self, producer: usize, ok: bool, intended_ns: u64, bytes: u64) {
+    /// A delivery report arrived for a record of `producer` intended at `intended_ns`:
+    /// `Some(value bytes)` if it was delivered.
+    pub fn on_delivery(&self, producer: usize, delivered: Option<u64>, intended_ns: u64) {
         let p = &self.producers[producer];
-        if !ok {
+        let Some(bytes) = delivered else {
             p.delivery_errors.fetch_add(1, Ordering::Relaxed);
             return;
-        }
+        };
         let now = self.clock.now_ns();
         p.acked.fetch_add(1, Ordering::Relaxed);
         p.acked_bytes.fetch_add(bytes, Ordering::Relaxed);
@@ -262,7 +269,7 @@ impl RunStats {
     }
 
     pub fn sent(&self) -> u64 {
-        self.sum(|p| &p.sent)
+        self.sum(|p| &p.sent.0)
     }
 
     pub fn acked(&self) -> u64 {
@@ -361,10 +368,10 @@ mod tests {
     fn only_the_window_counts() {
         let s = RunStats::new(Clock::new(), 2);
         s.set_window(0, u64::MAX - 1);
-        s.on_delivery(0, true, 0, 100);
+        s.on_delivery(0, Some(100), 0);
         s.set_window(u64::MAX - 2, u64::MAX - 1);
-        s.on_delivery(1, true, 0, 100); // acked outside the window, intended before it
-        s.on_delivery(1, false, 0, 100);
+        s.on_delivery(1, Some(100), 0); // acked outside the window, intended before it
+        s.on_delivery(1, None, 0);
         assert_eq!(s.acked(), 2);
         assert_eq!(s.acked_in_window(), 1);
         assert_eq!(s.acked_bytes_in_window(), 100);
@@ -379,7 +386,7 @@ mod tests {
         s.set_window(0, u64::MAX - 1);
         for p in 0..3 {
             s.producer(p).on_sent();
-            s.on_delivery(p, true, 0, 10 * (p as u64 + 1));
+            s.on_delivery(p, Some(10 * (p as u64 + 1)), 0);
         }
         assert_eq!((s.sent(), s.acked(), s.acked_bytes()), (3, 3, 60));
         assert_eq!(s.publish_whole().len(), 3);

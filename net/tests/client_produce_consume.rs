@@ -194,6 +194,66 @@ fn callbacks_get_every_report_and_refused_records_none() {
     assert_eq!(refused_calls.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
 
+/// `send_with_opaque`: the producer's one handler gets every record's report with the
+/// record's opaque, the sizes sent and per-partition offsets in send order; a producer
+/// without a handler refuses the call, and a refused record is never reported.
+#[test]
+fn the_delivery_handler_gets_every_report_with_its_opaque() {
+    let broker = TestBroker::start();
+    broker.create_topic("opaque", 2);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let handler: cfa_net::client::DeliveryHandler = std::sync::Arc::new(move |opaque, r| {
+        tx.lock().expect("lock").send((opaque, r)).expect("channel");
+    });
+    let producer =
+        Producer::with_delivery_handler(broker.producer_config(), handler).expect("producer");
+    for i in 0..200u64 {
+        let record = ProducerRecord::new("opaque", "v".repeat(i as usize))
+            .with_partition((i % 2) as u32)
+            .with_key(format!("k{i}"));
+        producer.send_with_opaque(record, 1000 + i).expect("queued");
+    }
+    let refused =
+        producer.send_with_opaque(ProducerRecord::new("opaque", "x").with_partition(7), 7);
+    assert!(
+        matches!(
+            refused,
+            Err(ClientError::UnknownPartition { partition: 7, .. })
+        ),
+        "{refused:?}"
+    );
+    producer.flush();
+    let mut reports: Vec<(u64, _)> = rx.try_iter().collect();
+    assert_eq!(
+        reports.len(),
+        200,
+        "one report per record, none for the refused one"
+    );
+    reports.sort_by_key(|(opaque, _)| *opaque);
+    let mut next_offset = [0u64; 2];
+    for (opaque, r) in reports {
+        let i = opaque - 1000;
+        let m = r.expect("delivered");
+        assert_eq!(m.partition, (i % 2) as u32);
+        assert_eq!(m.value_bytes, i as usize);
+        assert_eq!(m.key_bytes, format!("k{i}").len());
+        let p = m.partition as usize;
+        assert_eq!(
+            m.offset,
+            Some(next_offset[p]),
+            "record {i}: offsets in send order"
+        );
+        next_offset[p] += 1;
+    }
+    producer.close();
+
+    let plain = broker.producer();
+    let err = plain.send_with_opaque(ProducerRecord::new("opaque", "x"), 1);
+    assert!(matches!(err, Err(ClientError::Config(_))), "{err:?}");
+    plain.close();
+}
+
 #[test]
 fn size_limits_name_the_sizes() {
     let broker = TestBroker::start();

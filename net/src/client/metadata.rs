@@ -119,7 +119,10 @@ impl TopicInfo {
     /// `partitions` numbered 0..n in order.
     pub fn new(name: String, partitions: Vec<PartitionInfo>) -> TopicInfo {
         assert!(
-            partitions.iter().enumerate().all(|(i, p)| p.partition as usize == i),
+            partitions
+                .iter()
+                .enumerate()
+                .all(|(i, p)| p.partition as usize == i),
             "partitions are numbered 0..n in order"
         );
         let available = partitions

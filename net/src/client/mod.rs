@@ -65,5 +65,6 @@ pub use consumer::{
 pub use error::ClientError;
 pub use metadata::parse_bootstrap;
 pub use producer::{
-    Acks, DeliveryFuture, DeliveryResult, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
+    Acks, DeliveryFuture, DeliveryHandler, DeliveryResult, Producer, ProducerConfig,
+    ProducerRecord, RecordMetadata,
 };

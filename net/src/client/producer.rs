@@ -44,7 +44,7 @@ use crate::constants::{
 
 use accumulator::{record_size_bound, Accumulator, AccumulatorConfig, AppendRecord, Placement};
 use delivery::{Completion, DeliverySlot};
-pub use delivery::{DeliveryFuture, DeliveryResult, RecordMetadata};
+pub use delivery::{DeliveryFuture, DeliveryHandler, DeliveryResult, RecordMetadata};
 
 pub use crate::protocol::Acks;
 
@@ -276,6 +276,8 @@ pub(crate) struct Shared {
     /// Set (once) when the producer can deliver nothing more (fenced, unsupported
     /// broker). A `OnceLock`: every `send` reads it, and a mutex there showed in profiles.
     pub fatal: OnceLock<ClientError>,
+    /// Receives the reports of `send_with_opaque`.
+    pub handler: Option<DeliveryHandler>,
 }
 
 impl Shared {
@@ -306,6 +308,22 @@ impl Producer {
     /// Validates the config and starts the sender thread. Connects lazily: an unreachable
     /// broker shows in the first `send` (or its report).
     pub fn new(config: ProducerConfig) -> Result<Producer, ClientError> {
+        Producer::start(config, None)
+    }
+
+    /// Like [`Producer::new`], with `handler` receiving the report of every record sent
+    /// with [`send_with_opaque`](Producer::send_with_opaque).
+    pub fn with_delivery_handler(
+        config: ProducerConfig,
+        handler: DeliveryHandler,
+    ) -> Result<Producer, ClientError> {
+        Producer::start(config, Some(handler))
+    }
+
+    fn start(
+        config: ProducerConfig,
+        handler: Option<DeliveryHandler>,
+    ) -> Result<Producer, ClientError> {
         config.validate()?;
         let cluster = Cluster::with_faults(config.cluster_config(), Arc::new(Faults::default()))?;
         let accumulator = Accumulator::new(AccumulatorConfig {
@@ -326,6 +344,7 @@ impl Producer {
             closed: AtomicBool::new(false),
             resends: AtomicU64::new(0),
             fatal: OnceLock::new(),
+            handler,
         });
         let handle = sender::spawn(Arc::clone(&shared), tx, rx)?;
         Ok(Producer {
@@ -355,6 +374,20 @@ impl Producer {
         callback: impl FnOnce(DeliveryResult) + Send + 'static,
     ) -> Result<(), ClientError> {
         self.enqueue(record, Completion::Callback(Box::new(callback)))
+    }
+
+    /// Queues `record` like [`send`](Producer::send); its report goes to the producer's
+    /// [`DeliveryHandler`] with `opaque` (librdkafka's `msg_opaque`), on the sender
+    /// thread. The cheapest way to send: nothing is allocated per record for the report.
+    /// Fails if the producer was not built [`with_delivery_handler`](Producer::with_delivery_handler).
+    /// When this returns an error the record was not queued and nothing is reported.
+    pub fn send_with_opaque(&self, record: ProducerRecord, opaque: u64) -> Result<(), ClientError> {
+        if self.shared.handler.is_none() {
+            return Err(ClientError::Config(
+                "send_with_opaque needs a producer built with_delivery_handler".into(),
+            ));
+        }
+        self.enqueue(record, Completion::Opaque(opaque))
     }
 
     fn enqueue(&self, record: ProducerRecord, completion: Completion) -> Result<(), ClientError> {

@@ -52,6 +52,9 @@ pub(crate) fn record_size_bound(
 pub(crate) struct PendingRecord {
     pub completion: Completion,
     pub timestamp_ms: i64,
+    /// For the report's `key_bytes` / `value_bytes`.
+    pub key_bytes: usize,
+    pub value_bytes: usize,
 }
 
 /// A batch taken from the accumulator: records encoded, not yet framed (the sender
@@ -119,7 +122,9 @@ pub(crate) enum Placement {
     /// cluster and [`Accumulator::set_route`] it.
     NoRoute,
     /// The record names a partition the topic does not have.
-    UnknownPartition { count: u32 },
+    UnknownPartition {
+        count: u32,
+    },
 }
 
 pub(crate) struct Accumulator {
@@ -287,6 +292,8 @@ impl Accumulator {
         batch.records.push(PendingRecord {
             completion: record.completion,
             timestamp_ms: record.timestamp_ms,
+            key_bytes: record.key.map_or(0, <[u8]>::len),
+            value_bytes: record.value.map_or(0, <[u8]>::len),
         });
         batch.reserved_bytes += bytes;
         let now_full = batch.builder.size_bytes() >= batch_size;
@@ -623,7 +630,10 @@ mod tests {
             Placement::UnknownPartition { count: 2 }
         ));
         // The metadata changed (the topic grew): the old route is not trusted.
-        assert!(matches!(acc.place("t", Some(2), None, 2), Placement::NoRoute));
+        assert!(matches!(
+            acc.place("t", Some(2), None, 2),
+            Placement::NoRoute
+        ));
         acc.set_route(2, route(4));
         assert!(matches!(
             acc.place("t", Some(2), None, 2),

@@ -16,6 +16,10 @@ pub struct RecordMetadata {
     /// The record's timestamp: the broker's append time if the topic stamps it, else the
     /// create time the producer wrote.
     pub timestamp_ms: i64,
+    /// Bytes of the record's key and value as sent (0 when absent), as Kafka's
+    /// `serializedKeySize` / `serializedValueSize` (there -1 when absent).
+    pub key_bytes: usize,
+    pub value_bytes: usize,
 }
 
 /// The outcome of one record.
@@ -23,19 +27,34 @@ pub type DeliveryResult = Result<RecordMetadata, ClientError>;
 
 pub(crate) type DeliveryCallback = Box<dyn FnOnce(DeliveryResult) + Send>;
 
+/// A producer's one receiver of the reports of records sent with
+/// [`Producer::send_with_opaque`](crate::client::Producer::send_with_opaque): called on
+/// the sender thread with the record's `opaque` (keep it short). librdkafka's
+/// `dr_msg_cb` with a per-message opaque: set once, so a report costs no allocation and
+/// no shared counter, where a per-record callback is allocated on the caller's thread,
+/// freed on the sender's, and holds whatever it captured (max-rate profiles showed
+/// those cross-thread frees and reference counts).
+pub type DeliveryHandler = Arc<dyn Fn(u64, DeliveryResult) + Send + Sync>;
+
 /// Where a record's report goes: the slot behind a [`DeliveryFuture`], or straight to the
 /// callback of [`Producer::send_with_callback`](crate::client::Producer::send_with_callback)
 /// (no slot, no lock: the report is handed over on the sender thread).
 pub(crate) enum Completion {
     Slot(Arc<DeliverySlot>),
     Callback(DeliveryCallback),
+    /// For the producer's [`DeliveryHandler`].
+    Opaque(u64),
 }
 
 impl Completion {
-    pub fn complete(self, result: DeliveryResult) {
+    pub fn complete(self, result: DeliveryResult, handler: Option<&DeliveryHandler>) {
         match self {
             Completion::Slot(slot) => slot.complete(result),
             Completion::Callback(callback) => callback(result),
+            Completion::Opaque(opaque) => {
+                let handler = handler.expect("send_with_opaque refuses a producer without one");
+                handler(opaque, result)
+            }
         }
     }
 }
@@ -200,6 +219,8 @@ mod tests {
             partition: 0,
             offset: Some(offset),
             timestamp_ms: 1,
+            key_bytes: 0,
+            value_bytes: 1,
         }
     }
 

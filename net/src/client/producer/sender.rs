@@ -625,21 +625,26 @@ impl Sender {
             self.sequences.acked(&b.tp, seq);
         }
         let count = b.records.len();
+        let handler = self.shared.handler.as_ref();
         for (i, r) in b.records.into_iter().enumerate() {
-            r.completion.complete(Ok(RecordMetadata {
+            let meta = RecordMetadata {
                 topic: b.tp.topic.clone(),
                 partition: b.tp.partition,
                 offset: base_offset.map(|base| base + i as u64),
                 timestamp_ms: append_time_ms.unwrap_or(r.timestamp_ms),
-            }));
+                key_bytes: r.key_bytes,
+                value_bytes: r.value_bytes,
+            };
+            r.completion.complete(Ok(meta), handler);
         }
         self.release(count, b.reserved_bytes);
     }
 
     fn fail_records(&self, records: Vec<PendingRecord>, reserved_bytes: usize, err: &ClientError) {
         let count = records.len();
+        let handler = self.shared.handler.as_ref();
         for r in records {
-            r.completion.complete(Err(err.clone()));
+            r.completion.complete(Err(err.clone()), handler);
         }
         self.release(count, reserved_bytes);
     }
