@@ -210,14 +210,18 @@ pub const CONNECTION_INFLIGHT_BYTES_MIN: usize = 1 << 20;
 pub const CONNECTION_INFLIGHT_BYTES_MAX: usize = 1 << 30;
 /// Requests one connection may have unanswered (Kafka clients send at most 5).
 pub const CONNECTION_INFLIGHT_REQUESTS_MAX: usize = 64;
-/// Bytes asked of the socket by a connection's first read (4 KiB). The read buffer is
-/// zero-filled up to what a read asks for, so a 64 KiB first read made every idle
-/// connection resident: server_idle_connections.rs measured 743 MiB of RSS growth for
-/// 9,938 idle connections (both ends in one process), 161 MiB with this. One extra read
-/// per connection lifetime is the cost.
+/// Bytes asked of the socket by a connection's first read (4 KiB): the buffer is
+/// allocated for what a read asks. When reads zero-filled that room first, a 64 KiB first
+/// read made every idle connection resident (server_idle_connections.rs: 743 MiB of RSS
+/// growth for 9,938 idle connections, both ends in one process; 161 MiB with this). One
+/// extra read per connection lifetime is the cost.
 pub const CONNECTION_FIRST_READ_BYTES: usize = 4 << 10;
 /// Bytes asked of the socket per read (64 KiB), more when a frame needs more.
 pub const CONNECTION_READ_BYTES: usize = 64 << 10;
+/// A broker connection reads straight into its buffer's uninitialised memory; when the
+/// socket is empty it waits through glommio with a read into a buffer of this size (4
+/// KiB, copied over), kept per connection.
+pub const CONNECTION_WAIT_READ_BYTES: usize = 4 << 10;
 
 /// How often each shard applies retention (retention.ms / retention.bytes) to its
 /// partitions, as Kafka's log.retention.check.interval.ms (default 5 min). One timer per

@@ -14,8 +14,9 @@
 //! Callbacks run on the reader thread: they must be short (send on a channel).
 
 use std::collections::HashMap;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread;
@@ -560,8 +561,8 @@ fn read_frames(inner: &Inner, stream: &mut TcpStream) -> ClientError {
         let want = splitter
             .bytes_needed(rb.bytes())
             .max(CONNECTION_READ_CHUNK_BYTES);
-        let read = stream.read(rb.spare(want));
-        rb.filled(want, *read.as_ref().unwrap_or(&0));
+        // The socket's receive timeout (CONNECTION_TICK_MS) applies: WouldBlock below.
+        let read = rb.recv(stream.as_raw_fd(), want, 0);
         match read {
             Ok(0) => {
                 return ClientError::ConnectionClosed {
@@ -629,6 +630,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 mod tests {
     use super::*;
     use bytes::BytesMut;
+    use std::io::Read;
     use std::net::TcpListener;
 
     use crate::protocol::{

@@ -9,6 +9,7 @@
 
 use std::cell::Cell;
 use std::io::IoSlice;
+use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,6 +20,7 @@ use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 
 use crate::constants::{
     CONNECTION_FIRST_READ_BYTES, CONNECTION_INFLIGHT_REQUESTS_MAX, CONNECTION_READ_BYTES,
+    CONNECTION_WAIT_READ_BYTES,
 };
 use crate::protocol::{decode_request, ApiKey, Encoder, FrameSplitter, OutFrame};
 use crate::read_buffer::ReadBuffer;
@@ -84,8 +86,9 @@ enum Reply {
 /// answer, or the broker shuts down.
 pub(crate) async fn serve<S>(shard: Rc<Shard>, stream: S)
 where
-    S: AsyncRead + AsyncWrite + Unpin + 'static,
+    S: AsyncRead + AsyncWrite + AsRawFd + Unpin + 'static,
 {
+    let fd = stream.as_raw_fd();
     let metrics = shard.metrics.shard(shard.id).clone();
     let _open = metrics.connection_opened();
     let (reader, writer) = futures_lite::io::split(stream);
@@ -95,7 +98,7 @@ where
         let budget = budget.clone();
         glommio::spawn_local(async move { write_loop(writer, rx, &budget, &metrics).await })
     };
-    if let Err(e) = read_loop(&shard, reader, &tx, &budget).await {
+    if let Err(e) = read_loop(&shard, fd, reader, &tx, &budget).await {
         tracing::debug!(error = %e, "connection read ended");
     }
     drop(tx);
@@ -104,14 +107,17 @@ where
     }
 }
 
+/// Reads frames from `fd` (the socket `reader` reads too, for waiting) and serves them.
 async fn read_loop<R: AsyncRead + Unpin>(
     shard: &Rc<Shard>,
+    fd: RawFd,
     mut reader: R,
     tx: &LocalSender<Reply>,
     budget: &Budget,
 ) -> std::io::Result<()> {
     // Sized by the first read: a connection that never sends holds a few KiB, not 64.
     let mut rb = ReadBuffer::default();
+    let mut wait_buf = vec![0u8; CONNECTION_WAIT_READ_BYTES].into_boxed_slice();
     let mut read_bytes = CONNECTION_FIRST_READ_BYTES;
     let mut splitter = FrameSplitter::new();
     loop {
@@ -168,9 +174,16 @@ async fn read_loop<R: AsyncRead + Unpin>(
         }
         let want = splitter.bytes_needed(rb.bytes()).max(read_bytes);
         read_bytes = CONNECTION_READ_BYTES;
-        let n = reader.read(rb.spare(want)).await;
-        let n = n.inspect_err(|_| rb.filled(want, 0))?;
-        rb.filled(want, n);
+        let n = match rb.recv(fd, want, libc::MSG_DONTWAIT) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                // Nothing there yet: wait through glommio's reactor with a small read
+                // (copied), then go on reading directly.
+                let n = reader.read(&mut wait_buf).await?;
+                rb.extend(&wait_buf[..n]);
+                n
+            }
+            read => read?,
+        };
         if n == 0 {
             return Ok(()); // closed by the client
         }
