@@ -178,10 +178,22 @@ fn callbacks_get_every_report_and_refused_records_none() {
     let mut reports: Vec<(u32, _)> = rx.iter().collect();
     assert_eq!(reports.len(), 200, "one report per record");
     reports.sort_by_key(|(i, _)| *i);
+    let delivered = reports
+        .into_iter()
+        .map(|(i, r)| (u64::from(i), r.expect("delivered")));
+    assert_alternate_partitions_in_send_order(delivered);
+    producer.close();
+    assert_eq!(refused_calls.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+/// Reports of records `i` = 0, 1, ... sent to partition `i % 2`, in send order: each on
+/// its partition, at the next offset there.
+fn assert_alternate_partitions_in_send_order(
+    reports: impl Iterator<Item = (u64, cfa_net::client::RecordMetadata)>,
+) {
     let mut next_offset = [0u64; 2];
-    for (i, r) in reports {
-        let m = r.expect("delivered");
-        assert_eq!(m.partition, i % 2);
+    for (i, m) in reports {
+        assert_eq!(u64::from(m.partition), i % 2);
         let p = m.partition as usize;
         assert_eq!(
             m.offset,
@@ -190,8 +202,6 @@ fn callbacks_get_every_report_and_refused_records_none() {
         );
         next_offset[p] += 1;
     }
-    producer.close();
-    assert_eq!(refused_calls.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
 
 /// `send_with_opaque`: the producer's one handler gets every record's report with the
@@ -231,21 +241,15 @@ fn the_delivery_handler_gets_every_report_with_its_opaque() {
         "one report per record, none for the refused one"
     );
     reports.sort_by_key(|(opaque, _)| *opaque);
-    let mut next_offset = [0u64; 2];
-    for (opaque, r) in reports {
-        let i = opaque - 1000;
-        let m = r.expect("delivered");
-        assert_eq!(m.partition, (i % 2) as u32);
-        assert_eq!(m.value_bytes, i as usize);
+    let delivered: Vec<_> = reports
+        .into_iter()
+        .map(|(opaque, r)| (opaque - 1000, r.expect("delivered")))
+        .collect();
+    for (i, m) in &delivered {
+        assert_eq!(m.value_bytes, *i as usize);
         assert_eq!(m.key_bytes, format!("k{i}").len());
-        let p = m.partition as usize;
-        assert_eq!(
-            m.offset,
-            Some(next_offset[p]),
-            "record {i}: offsets in send order"
-        );
-        next_offset[p] += 1;
     }
+    assert_alternate_partitions_in_send_order(delivered.into_iter());
     producer.close();
 
     let plain = broker.producer();
