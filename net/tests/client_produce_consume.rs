@@ -166,13 +166,7 @@ fn callbacks_get_every_report_and_refused_records_none() {
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         },
     );
-    assert!(
-        matches!(
-            refused,
-            Err(ClientError::UnknownPartition { partition: 7, .. })
-        ),
-        "{refused:?}"
-    );
+    assert_refused_for_partition_7(&refused);
     producer.flush();
     drop(tx);
     let mut reports: Vec<(u32, _)> = rx.iter().collect();
@@ -184,6 +178,17 @@ fn callbacks_get_every_report_and_refused_records_none() {
     assert_alternate_partitions_in_send_order(delivered);
     producer.close();
     assert_eq!(refused_calls.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+/// A send to partition 7 of a 2-partition topic was refused up front.
+fn assert_refused_for_partition_7(refused: &Result<(), ClientError>) {
+    assert!(
+        matches!(
+            refused,
+            Err(ClientError::UnknownPartition { partition: 7, .. })
+        ),
+        "{refused:?}"
+    );
 }
 
 /// Reports of records `i` = 0, 1, ... sent to partition `i % 2`, in send order: each on
@@ -226,13 +231,7 @@ fn the_delivery_handler_gets_every_report_with_its_opaque() {
     }
     let refused =
         producer.send_with_opaque(ProducerRecord::new("opaque", "x").with_partition(7), 7);
-    assert!(
-        matches!(
-            refused,
-            Err(ClientError::UnknownPartition { partition: 7, .. })
-        ),
-        "{refused:?}"
-    );
+    assert_refused_for_partition_7(&refused);
     producer.flush();
     let mut reports: Vec<(u64, _)> = rx.try_iter().collect();
     assert_eq!(
