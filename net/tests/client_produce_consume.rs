@@ -355,6 +355,40 @@ fn admin_lists_describes_and_deletes() {
     assert!(err.to_string().starts_with("unknown topic 'b'"), "{err}");
 }
 
+/// The producer keeps each topic's route until the metadata changes. A record for a
+/// partition past the known count makes it look again (at most once per retry back-off)
+/// before refusing: once the topic has more partitions (deleted and created again with
+/// 3), records go to the new ones.
+#[test]
+fn a_partition_past_the_known_count_makes_the_producer_look_again() {
+    let broker = TestBroker::start();
+    broker.create_topic("grow", 1);
+    let producer = broker.producer();
+    send_all(&producer, vec![ProducerRecord::new("grow", "a")]);
+    let refused = producer.send(ProducerRecord::new("grow", "b").with_partition(2));
+    assert!(
+        matches!(refused, Err(ClientError::UnknownPartition { count: 1, .. })),
+        "{refused:?}"
+    );
+    broker.admin().delete_topic("grow").expect("deleted");
+    broker.create_topic("grow", 3);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let report = loop {
+        match producer.send(ProducerRecord::new("grow", "c").with_partition(2)) {
+            Ok(report) => break report,
+            Err(ClientError::UnknownPartition { count: 1, .. })
+                if std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("the route was not refreshed: {e}"),
+        }
+    };
+    let m = report.wait_timeout(WAIT).expect("delivered");
+    assert_eq!((m.partition, m.offset), (2, Some(0)));
+    producer.close();
+}
+
 #[test]
 fn seeks_and_positions() {
     let broker = TestBroker::start();

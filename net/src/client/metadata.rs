@@ -395,6 +395,23 @@ impl Cluster {
         Ok(())
     }
 
+    /// Refreshes now unless the last refresh is younger than `age` or the back-off
+    /// forbids it; returns whether it did. For a caller whose input contradicts the
+    /// metadata (a partition past the known count): the topic may have grown, and a
+    /// caller that keeps sending such input costs at most one refresh per `age`.
+    pub fn refresh_unless_newer_than(&self, age: Duration) -> Result<bool, ClientError> {
+        let due = {
+            let state = lock(&self.inner.cache);
+            let old = state.refreshed_at.is_none_or(|t| t.elapsed() >= age);
+            let allowed = state.next_refresh_at.is_none_or(|t| Instant::now() >= t);
+            old && allowed
+        };
+        if due {
+            self.refresh()?;
+        }
+        Ok(due)
+    }
+
     /// When the next refresh may start, if metadata is stale (for a caller's sleep).
     pub fn refresh_due_at(&self) -> Option<Instant> {
         let state = lock(&self.inner.cache);

@@ -410,6 +410,7 @@ impl Producer {
         // max_block_ms runs from the first wait; the monotonic clock is not read for a
         // record that does not wait (clock reads showed in max-rate profiles).
         let mut deadline = None;
+        let mut looked_again = false;
         loop {
             let generation = self.shared.cluster.generation();
             let mut acc = self.wait_for_space(bytes, &mut deadline)?;
@@ -432,6 +433,17 @@ impl Producer {
                     return Ok(());
                 }
                 Placement::UnknownPartition { count } => {
+                    // The topic may have grown since its route was read: look once (at
+                    // most one refresh per retry_backoff_ms) before refusing, as Kafka's
+                    // producer refreshes metadata for a partition it does not know.
+                    drop(acc);
+                    if !looked_again {
+                        looked_again = true;
+                        let age = Duration::from_millis(config.retry_backoff_ms);
+                        if let Ok(true) = self.shared.cluster.refresh_unless_newer_than(age) {
+                            continue;
+                        }
+                    }
                     return Err(ClientError::UnknownPartition {
                         topic: record.topic.clone(),
                         partition: record.partition.unwrap_or_default(),
