@@ -287,6 +287,11 @@ struct ClusterInner {
     generation: AtomicU64,
 }
 
+/// Whether the cache was never refreshed, or last refreshed at least `age` ago.
+fn older_than(state: &CacheState, age: Duration) -> bool {
+    state.refreshed_at.is_none_or(|t| t.elapsed() >= age)
+}
+
 struct CacheState {
     cache: MetadataCache,
     /// Topics the client uses: every refresh asks for them.
@@ -382,17 +387,9 @@ impl Cluster {
     /// Refreshes if metadata is stale or old and the back-off allows it now. Errors are
     /// kept for the back-off and returned.
     pub fn maybe_refresh(&self) -> Result<(), ClientError> {
-        let due = {
-            let state = lock(&self.inner.cache);
-            let max_age = Duration::from_millis(self.inner.config.metadata_max_age_ms);
-            let old = state.refreshed_at.is_none_or(|t| t.elapsed() >= max_age);
-            let allowed = state.next_refresh_at.is_none_or(|t| Instant::now() >= t);
-            (state.stale || old) && allowed
-        };
-        if due {
-            self.refresh()?;
-        }
-        Ok(())
+        let max_age = Duration::from_millis(self.inner.config.metadata_max_age_ms);
+        self.refresh_if(|state| state.stale || older_than(state, max_age))
+            .map(|_| ())
     }
 
     /// Refreshes now unless the last refresh is younger than `age` or the back-off
@@ -400,11 +397,16 @@ impl Cluster {
     /// metadata (a partition past the known count): the topic may have grown, and a
     /// caller that keeps sending such input costs at most one refresh per `age`.
     pub fn refresh_unless_newer_than(&self, age: Duration) -> Result<bool, ClientError> {
+        self.refresh_if(|state| older_than(state, age))
+    }
+
+    /// Refreshes if `wanted` says so and the back-off allows it now; returns whether it
+    /// did.
+    fn refresh_if(&self, wanted: impl FnOnce(&CacheState) -> bool) -> Result<bool, ClientError> {
         let due = {
             let state = lock(&self.inner.cache);
-            let old = state.refreshed_at.is_none_or(|t| t.elapsed() >= age);
             let allowed = state.next_refresh_at.is_none_or(|t| Instant::now() >= t);
-            old && allowed
+            wanted(&state) && allowed
         };
         if due {
             self.refresh()?;
