@@ -711,3 +711,110 @@ fn maintain_zero_fills_ahead_off_the_write_path() {
         );
     });
 }
+
+/// Zeros run beside the data path: a data write that reaches the zeros in flight waits for
+/// them, so that zeros landing late can never cover data. Without the wait, the held zero
+/// write lands after the data and the reopened log loses the second batch.
+#[test]
+fn data_catching_up_with_zeros_in_flight_waits_for_them() {
+    block_on(async {
+        let (_c, clock) = clock();
+        let s = MemStorage::new();
+        let config = LogConfig {
+            zero_fill_ahead_bytes: 16 * 1024,
+            ..small_config()
+        };
+        let log = open(&s, config, &clock).await;
+        let n = log
+            .append(batch(1, 3, 0))
+            .await
+            .expect("append")
+            .next_offset;
+        log.wait_for(n, Durability::Durable).await.expect("durable");
+        let zero_start = log.zero_filled_until();
+        s.hold_writes_from(Some(zero_start));
+        let zeros = log.zero_fill_ahead();
+        futures_lite::pin!(zeros);
+        assert!(
+            futures_lite::future::poll_once(&mut zeros).await.is_none(),
+            "the zero write is held"
+        );
+        // Data now reaches past where the held zeros start.
+        let n2 = log
+            .append(sized_batch(2, 6 * 1024, 0))
+            .await
+            .expect("append")
+            .next_offset;
+        assert!(log.size_bytes() > zero_start, "the data reaches the zeros");
+        let data = log.wait_for(n2, Durability::Written);
+        futures_lite::pin!(data);
+        assert!(
+            futures_lite::future::poll_once(&mut data).await.is_none(),
+            "the data write waits for the zeros in flight"
+        );
+        s.hold_writes_from(None);
+        let (z, d) = futures_lite::future::zip(zeros, data).await;
+        assert!(z.expect("zero fill"));
+        d.expect("written");
+        log.flush(Durability::Durable).await.expect("durable");
+        s.crash(None);
+        let log = open(&s, small_config(), &clock).await;
+        let values: Vec<String> = read_all(&log, 0)
+            .await
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(values.len(), 4, "both batches survive: {values:?}");
+        assert!(values[3].starts_with("2:"), "the late batch is intact");
+    });
+}
+
+/// A roll waits for the zero fill in flight before it cuts the segment to its data:
+/// zeros that landed after the cut grew the sealed file again.
+#[test]
+fn a_roll_cuts_the_segment_after_the_zeros_in_flight() {
+    block_on(async {
+        let (_c, clock) = clock();
+        let s = MemStorage::new();
+        let config = LogConfig {
+            zero_fill_ahead_bytes: 16 * 1024,
+            ..small_config()
+        };
+        let log = open(&s, config, &clock).await;
+        // About 60 KiB of the 64 KiB segment, durable; the zeros then go past it.
+        for tag in 0..5 {
+            log.append(sized_batch(tag, 12 * 1024, 0))
+                .await
+                .expect("append");
+        }
+        log.flush(Durability::Durable).await.expect("durable");
+        let data = log.size_bytes() as usize;
+        s.hold_writes_from(Some(log.zero_filled_until()));
+        let zeros = log.zero_fill_ahead();
+        futures_lite::pin!(zeros);
+        assert!(
+            futures_lite::future::poll_once(&mut zeros).await.is_none(),
+            "the zero write is held"
+        );
+        // A batch that does not fit rolls the segment; the roll must wait for the zeros.
+        let roll = log.append(sized_batch(9, 12 * 1024, 0));
+        futures_lite::pin!(roll);
+        assert!(
+            futures_lite::future::poll_once(&mut roll).await.is_none(),
+            "the roll waits for the zeros in flight"
+        );
+        s.hold_writes_from(None);
+        let (z, r) = futures_lite::future::zip(zeros, roll).await;
+        assert!(z.expect("zero fill"));
+        r.expect("append after the roll");
+        assert_eq!(log.segment_count(), 2, "the segment rolled");
+        let first = s
+            .paths()
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .min()
+            .expect("a segment");
+        let len = s.file_bytes(&first).expect("sealed segment").len();
+        assert_eq!(len, data, "the sealed file is cut to its data");
+    });
+}

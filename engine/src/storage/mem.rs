@@ -42,6 +42,8 @@ struct Fs {
     faults: Faults,
     fsync_count: u64,
     read_bytes: u64,
+    /// Writes starting at or past this position wait until it is lifted.
+    write_gate: Option<u64>,
 }
 
 impl Fs {
@@ -65,6 +67,8 @@ impl Fs {
 #[derive(Debug, Clone, Default)]
 pub struct MemStorage {
     fs: Rc<RefCell<Fs>>,
+    /// Fired when the write gate moves.
+    gate_moved: Rc<event_listener::Event>,
 }
 
 impl MemStorage {
@@ -77,6 +81,7 @@ impl MemStorage {
     pub fn deep_clone(&self) -> MemStorage {
         MemStorage {
             fs: Rc::new(RefCell::new(self.fs.borrow().clone())),
+            gate_moved: Rc::default(),
         }
     }
 
@@ -91,6 +96,23 @@ impl MemStorage {
 
     pub fn fsync_count(&self) -> u64 {
         self.fs.borrow().fsync_count
+    }
+
+    /// Holds every write that starts at or past `pos` (in any file) in flight until the
+    /// gate is lifted (`None`): for tests of what may overlap a slow write.
+    pub fn hold_writes_from(&self, pos: Option<u64>) {
+        self.fs.borrow_mut().write_gate = pos;
+        self.gate_moved.notify(usize::MAX);
+    }
+
+    async fn pass_write_gate(&self, pos: u64) {
+        let held = || self.fs.borrow().write_gate.is_some_and(|g| pos >= g);
+        while held() {
+            let listener = self.gate_moved.listen();
+            if held() {
+                listener.await;
+            }
+        }
     }
 
     /// Simulates a power cut: every file reverts to its durable image. For the file at
@@ -291,6 +313,7 @@ impl StorageFile for MemFileHandle {
             0,
             "direct I/O writes are page aligned"
         );
+        self.storage.pass_write_gate(pos).await;
         let end = pos as usize + buf.len();
         {
             let fs = self.storage.fs.borrow();
