@@ -177,12 +177,13 @@ pub fn run_one(args: &RunArgs, w: &Workload) -> Result<RunResult> {
         w.name, w.description, w.tuning_name, w.duration_s, w.warmup_s
     );
     if let Some(addr) = args.bootstrap {
-        return driver::run(addr, &addr.to_string(), w, true)
+        return driver::run(addr, &addr.to_string(), None, w, true)
             .with_context(|| format!("workload {}", w.name));
     }
     let broker = EmbeddedBroker::start(&args.data_dir, w)
         .with_context(|| format!("starting the embedded broker for {}", w.name))?;
-    let result = driver::run(broker.addr(), "embedded", w, true);
+    let metrics = broker.metrics();
+    let result = driver::run(broker.addr(), "embedded", Some(&metrics), w, true);
     let stopped = broker.stop();
     let result = result.with_context(|| format!("workload {}", w.name))?;
     stopped.context("stopping the embedded broker")?;

@@ -97,6 +97,16 @@ fn a_workload_file_runs_on_an_embedded_broker_and_writes_the_documented_json() {
     }
     assert_eq!(v["workload"], "tiny-fixed");
     assert_eq!(v["errors"], 0);
+    // The embedded broker's own view of the window: every produce request it answered.
+    let side = &v["broker_side"];
+    let requests = side["produce_requests_per_s"].as_f64().expect("number");
+    assert!(
+        requests > 0.0,
+        "the broker answered produce requests: {side}"
+    );
+    assert!(side["produce_request_mean_us"].as_f64().is_some(), "{side}");
+    assert!(side["fsyncs_per_s"].as_f64().is_some(), "{side}");
+    assert!(stdout.contains("the broker measured"), "{stdout}");
     // 1,000 records/s for 2 s, on schedule; every one read by the group.
     let produced = v["produce_records_per_s"].as_f64().expect("number");
     assert!((900.0..1100.0).contains(&produced), "{produced}");

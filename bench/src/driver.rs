@@ -25,6 +25,8 @@ use cfa_net::client::{
     Admin, ClientError, Consumer, ConsumerConfig, DeliveryHandler, OffsetReset, Producer,
     ProducerConfig, ProducerRecord,
 };
+use cfa_net::protocol::ApiKey;
+use cfa_net::server::metrics::{HistogramSnapshot, Metrics};
 use cfa_net::server::{Broker, BrokerConfig, BrokerHandle, ServerError};
 use serde::Serialize;
 
@@ -94,6 +96,11 @@ impl EmbeddedBroker {
         self.handle.local_addr()
     }
 
+    /// The broker's own counters, read at the window's edges (`RunResult::broker_side`).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.handle.metrics()
+    }
+
     pub fn stop(self) -> Result<(), DriverError> {
         Ok(self.handle.shutdown()?)
     }
@@ -123,6 +130,54 @@ pub struct ErrorDetail {
     pub delivery: u64,
     pub consume: u64,
     pub first: Option<String>,
+}
+
+/// The embedded broker's view of the window, from its Prometheus histograms: means are
+/// exact, percentiles are bucket bounds (the true value is at most that; `null` past the
+/// last bound). Microseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct BrokerSide {
+    /// fdatasyncs, and writes that carried their own sync (O_DSYNC), per second.
+    pub fsyncs_per_s: f64,
+    pub fsync_mean_us: Option<f64>,
+    pub fsync_p50_at_most_us: Option<u64>,
+    pub fsync_p99_at_most_us: Option<u64>,
+    pub produce_requests_per_s: f64,
+    /// From decoded to answered, the acknowledgement's wait for the disk included.
+    pub produce_request_mean_us: Option<f64>,
+    pub produce_request_p50_at_most_us: Option<u64>,
+    pub produce_request_p99_at_most_us: Option<u64>,
+}
+
+/// The broker histograms `BrokerSide` is made of, at one instant.
+#[derive(Debug, Clone)]
+struct BrokerSnapshot {
+    fsync: HistogramSnapshot,
+    produce: HistogramSnapshot,
+}
+
+impl BrokerSnapshot {
+    fn take(m: &Metrics) -> BrokerSnapshot {
+        BrokerSnapshot {
+            fsync: m.fsync_snapshot(),
+            produce: m.request_duration_snapshot(ApiKey::Produce),
+        }
+    }
+
+    fn side_since(&self, start: &BrokerSnapshot, window_s: f64) -> BrokerSide {
+        let fsync = self.fsync.since(&start.fsync);
+        let produce = self.produce.since(&start.produce);
+        BrokerSide {
+            fsyncs_per_s: fsync.count() as f64 / window_s,
+            fsync_mean_us: fsync.mean_us(),
+            fsync_p50_at_most_us: fsync.quantile_bound_us(0.5),
+            fsync_p99_at_most_us: fsync.quantile_bound_us(0.99),
+            produce_requests_per_s: produce.count() as f64 / window_s,
+            produce_request_mean_us: produce.mean_us(),
+            produce_request_p50_at_most_us: produce.quantile_bound_us(0.5),
+            produce_request_p99_at_most_us: produce.quantile_bound_us(0.99),
+        }
+    }
 }
 
 /// What one workload measured. MB = 10^6 bytes; latencies in microseconds.
@@ -167,6 +222,9 @@ pub struct RunResult {
     /// `send` calls (a full producer buffer). It is inside the publish latency, which
     /// counts from the intended time. `null` at max rate, where there is no schedule.
     pub send_lateness_us: Option<Percentiles>,
+    /// What the embedded broker itself measured in the window (`null` for an external
+    /// broker): its fdatasyncs and produce requests, to set the publish latency beside.
+    pub broker_side: Option<BrokerSide>,
     pub errors: u64,
     pub error_detail: ErrorDetail,
     /// Batches the producers resent after a retriable error.
@@ -184,16 +242,19 @@ pub struct RunResult {
 }
 
 /// Runs `w` against the broker at `bootstrap`. `embedded` only labels the result.
+/// `broker`: the embedded broker's counters, for `RunResult::broker_side` (`None` for an
+/// external broker).
 pub fn run(
     bootstrap: SocketAddr,
     broker_label: &str,
+    broker: Option<&Metrics>,
     w: &Workload,
     progress: bool,
 ) -> Result<RunResult, DriverError> {
     let mut w = w.clone();
     let probe_max = match w.rate_percent_of_max {
         Some(pct) => {
-            let max = probe_max_rate(bootstrap, broker_label, &w, progress)?;
+            let max = probe_max_rate(bootstrap, broker_label, broker, &w, progress)?;
             w.rate_records_per_s = ((max * pct / 100.0) as u64).max(1);
             eprintln!(
                 "{}: the probe measured {max:.0} records/s at max rate; running at {pct}% = {} records/s",
@@ -206,7 +267,7 @@ pub fn run(
     let admin =
         Admin::new(&bootstrap.to_string()).map_err(client("connecting the admin client"))?;
     let topics = create_topics(&admin, &w)?;
-    let result = run_on_topics(bootstrap, broker_label, &w, &topics, progress);
+    let result = run_on_topics(bootstrap, broker_label, broker, &w, &topics, progress);
     for t in &topics {
         // Best effort: the data dir of an embedded broker goes away anyway.
         let _ = admin.delete_topic(t);
@@ -220,6 +281,7 @@ pub fn run(
 fn probe_max_rate(
     bootstrap: SocketAddr,
     label: &str,
+    broker: Option<&Metrics>,
     w: &Workload,
     progress: bool,
 ) -> Result<f64, DriverError> {
@@ -232,7 +294,7 @@ fn probe_max_rate(
     probe.consumer_groups = 0;
     probe.consumer_start = ConsumerStart::Tail;
     probe.backlog_bytes = 0;
-    let r = run(bootstrap, label, &probe, progress)?;
+    let r = run(bootstrap, label, broker, &probe, progress)?;
     if r.produce_records_per_s <= 0.0 {
         return Err(DriverError::Run(format!(
             "{}: the max-rate probe acknowledged nothing ({} errors{})",
@@ -265,6 +327,7 @@ fn create_topics(admin: &Admin, w: &Workload) -> Result<Vec<String>, DriverError
 fn run_on_topics(
     bootstrap: SocketAddr,
     label: &str,
+    broker: Option<&Metrics>,
     w: &Workload,
     topics: &[String],
     progress: bool,
@@ -293,7 +356,7 @@ fn run_on_topics(
         records_max: RUN_BYTES_MAX / w.mean_record_bytes().max(1.0) as u64 / u64::from(w.producers),
     };
     let producers = start_producers(bootstrap, w, &topics, &stats, &stop_producers, &plan)?;
-    let watch = watch_window(w, &stats, progress, backlog_records);
+    let watch = watch_window(w, &stats, broker, progress, backlog_records);
     let resends = join_producers(producers, &stats, &stop_producers, measure_end);
     drain_consumers(w, &stats, &consumers);
     stop_consumers.store(true, Ordering::Relaxed);
@@ -306,6 +369,8 @@ struct Watched {
     seconds: Vec<Second>,
     usage_start: Usage,
     usage_end: Usage,
+    broker_start: Option<BrokerSnapshot>,
+    broker_end: Option<BrokerSnapshot>,
     backlog_drain_s: Option<f64>,
 }
 
@@ -719,6 +784,7 @@ fn drain_consumers(w: &Workload, stats: &RunStats, consumers: &Consumers) {
 fn watch_window(
     w: &Workload,
     stats: &RunStats,
+    broker: Option<&Metrics>,
     progress: bool,
     backlog_records: Option<u64>,
 ) -> Watched {
@@ -729,6 +795,8 @@ fn watch_window(
         seconds: Vec::new(),
         usage_start: Usage::now(),
         usage_end: Usage::now(),
+        broker_start: None,
+        broker_end: None,
         backlog_drain_s: None,
     };
     let mut started = false;
@@ -737,10 +805,12 @@ fn watch_window(
         let now = stats.clock.now_ns();
         if !started && now >= start_ns {
             watched.usage_start = Usage::now();
+            watched.broker_start = broker.map(BrokerSnapshot::take);
             started = true;
         }
         if now >= end_ns {
             watched.usage_end = Usage::now();
+            watched.broker_end = broker.map(BrokerSnapshot::take);
             break;
         }
         let next = (last.t_ns + tick).min(if started { end_ns } else { start_ns });
@@ -906,6 +976,10 @@ fn result(
             .then(|| Percentiles::from_histogram(&stats.e2e.whole())),
         send_lateness_us: (!w.is_max_rate())
             .then(|| Percentiles::from_histogram(&stats.lateness_whole())),
+        broker_side: match (&watched.broker_start, &watched.broker_end) {
+            (Some(a), Some(b)) => Some(b.side_since(a, window_s)),
+            _ => None,
+        },
         errors: detail.send + detail.delivery + detail.consume,
         error_detail: detail,
         retries,

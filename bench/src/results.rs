@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::driver::RunResult;
+use crate::driver::{BrokerSide, RunResult};
 use crate::machine::{Build, Machine};
 use crate::plot::{self, RunPlot, SecondSample};
 use crate::workload::Workload;
@@ -203,7 +203,31 @@ pub fn print_table(runs: &[RunResult]) {
                 ms(late.p99)
             );
         }
+        if let Some(b) = &r.broker_side {
+            println!("{}: {}", r.workload, broker_side_line(b));
+        }
     }
+}
+
+/// The embedded broker's own figures for the window, in one line.
+fn broker_side_line(b: &BrokerSide) -> String {
+    let mean = |us: Option<f64>| us.map_or_else(|| "-".to_owned(), |u| format!("{:.2}", u / 1e3));
+    let bound = |us: Option<u64>| {
+        us.map_or_else(
+            || "beyond the last bucket".to_owned(),
+            |u| format!("<= {:.2}", u as f64 / 1e3),
+        )
+    };
+    format!(
+        "the broker measured {:.0} fdatasyncs/s, mean {} ms, p99 {} ms; {:.0} produce requests/s, \
+         decoded to answered mean {} ms, p99 {} ms",
+        b.fsyncs_per_s,
+        mean(b.fsync_mean_us),
+        bound(b.fsync_p99_at_most_us),
+        b.produce_requests_per_s,
+        mean(b.produce_request_mean_us),
+        bound(b.produce_request_p99_at_most_us),
+    )
 }
 
 /// Now, UTC, as `YYYY-MM-DDTHH:MM:SSZ` (no time-zone database needed).

@@ -90,6 +90,46 @@ impl HistogramSnapshot {
         self.buckets.iter().sum()
     }
 
+    /// What was observed after `earlier` (a snapshot of the same histogram).
+    pub fn since(&self, earlier: &HistogramSnapshot) -> HistogramSnapshot {
+        assert_eq!(self.bounds_us, earlier.bounds_us, "different buckets");
+        HistogramSnapshot {
+            bounds_us: self.bounds_us,
+            buckets: self
+                .buckets
+                .iter()
+                .zip(&earlier.buckets)
+                .map(|(a, b)| a.saturating_sub(*b))
+                .collect(),
+            sum_ns: self.sum_ns.wrapping_sub(earlier.sum_ns),
+        }
+    }
+
+    /// Mean observation in microseconds (exact: from the sum); `None` when empty.
+    pub fn mean_us(&self) -> Option<f64> {
+        let n = self.count();
+        (n > 0).then(|| self.sum_ns as f64 / 1e3 / n as f64)
+    }
+
+    /// The bound of the bucket holding quantile `q` (0..=1): the q-quantile is at most this
+    /// many microseconds. `None` when empty or when it falls past the last bound (+Inf).
+    pub fn quantile_bound_us(&self, q: f64) -> Option<u64> {
+        assert!((0.0..=1.0).contains(&q), "a quantile is within 0..=1");
+        let n = self.count();
+        if n == 0 {
+            return None;
+        }
+        let rank = ((q * n as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (i, b) in self.buckets.iter().enumerate() {
+            seen += b;
+            if seen >= rank {
+                return self.bounds_us.get(i).copied();
+            }
+        }
+        unreachable!("the buckets sum to the count")
+    }
+
     /// Adds another snapshot of a histogram with the same buckets.
     pub fn add(&mut self, other: &HistogramSnapshot) {
         assert_eq!(self.bounds_us, other.bounds_us, "different buckets");
@@ -325,6 +365,24 @@ impl Metrics {
             committed: Mutex::new(Committed::default()),
             series_dropped: AtomicU64::new(0),
         }
+    }
+
+    /// fdatasyncs (and writes that carried their own sync) of every shard so far.
+    pub fn fsync_snapshot(&self) -> HistogramSnapshot {
+        self.sum_over_shards(|s| s.fsync.snapshot())
+    }
+
+    /// Durations of every shard's `api` requests so far, from decoded to answered.
+    pub fn request_duration_snapshot(&self, api: ApiKey) -> HistogramSnapshot {
+        self.sum_over_shards(|s| s.request_durations[usize::from(api.as_u16())].snapshot())
+    }
+
+    fn sum_over_shards(&self, f: impl Fn(&ShardMetrics) -> HistogramSnapshot) -> HistogramSnapshot {
+        let mut total = f(&self.shards[0]);
+        for s in &self.shards[1..] {
+            total.add(&f(s));
+        }
+        total
     }
 
     /// The counters of shard `id`, for that shard to keep.
@@ -646,6 +704,46 @@ mod tests {
 
     fn line<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
         text.lines().find(|l| l.starts_with(prefix))
+    }
+
+    #[test]
+    fn a_window_of_a_histogram_gives_its_mean_and_quantile_bounds() {
+        static BOUNDS: &[u64] = &[10, 100, 1_000];
+        let h = Histogram::new(BOUNDS);
+        h.observe(Duration::from_micros(5_000)); // before the window
+        let start = h.snapshot();
+        assert_eq!(h.snapshot().since(&start).mean_us(), None, "empty window");
+        assert_eq!(h.snapshot().since(&start).quantile_bound_us(0.5), None);
+        for _ in 0..98 {
+            h.observe(Duration::from_micros(8));
+        }
+        h.observe(Duration::from_micros(50));
+        h.observe(Duration::from_micros(500));
+        let w = h.snapshot().since(&start);
+        assert_eq!(w.count(), 100);
+        let mean = w.mean_us().expect("observations");
+        assert!((mean - (98.0 * 8.0 + 550.0) / 100.0).abs() < 1e-9, "{mean}");
+        assert_eq!(w.quantile_bound_us(0.5), Some(10));
+        assert_eq!(w.quantile_bound_us(0.98), Some(10));
+        assert_eq!(w.quantile_bound_us(0.99), Some(100));
+        assert_eq!(w.quantile_bound_us(1.0), Some(1_000));
+        h.observe(Duration::from_secs(1));
+        h.observe(Duration::from_secs(1));
+        let w = h.snapshot().since(&start);
+        assert_eq!(w.quantile_bound_us(1.0), None, "past the last bound");
+    }
+
+    #[test]
+    fn the_registry_sums_its_shards_histograms() {
+        let m = Metrics::new(2);
+        m.shard(0).fsync_done(Duration::from_micros(40));
+        m.shard(1).fsync_done(Duration::from_micros(60));
+        m.shard(1)
+            .request_done(ApiKey::Produce, ErrorCode::None, Duration::from_millis(2));
+        assert_eq!(m.fsync_snapshot().count(), 2);
+        assert_eq!(m.fsync_snapshot().mean_us(), Some(50.0));
+        assert_eq!(m.request_duration_snapshot(ApiKey::Produce).count(), 1);
+        assert_eq!(m.request_duration_snapshot(ApiKey::Fetch).count(), 0);
     }
 
     #[test]

@@ -68,6 +68,8 @@ pub struct BrokerHandle {
     joins: Vec<ExecutorJoinHandle<Result<(), ServerError>>>,
     /// The metrics endpoint, stopped once every shard has (dropping it joins its thread).
     metrics: Option<MetricsServer>,
+    /// The counters themselves, for an embedding program (the bench) to read directly.
+    registry: Arc<Metrics>,
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServerError {
@@ -158,6 +160,7 @@ impl Broker {
             stops,
             joins,
             metrics: metrics_server,
+            registry: metrics,
         })
     }
 }
@@ -202,6 +205,11 @@ impl BrokerHandle {
     /// Where clients connect.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The broker's counters (what the Prometheus endpoint serves), endpoint or not.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.registry.clone()
     }
 
     /// Where the Prometheus endpoint listens, if `metrics_listen` was set.
