@@ -3,13 +3,48 @@
 
 use std::collections::VecDeque;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+
+use crate::batch::set_base_offset;
 
 #[derive(Debug, Clone)]
 pub struct CachedBatch {
     pub base_offset: u64,
     pub last_offset: u64,
+    /// The batch; until `patched`, with the producer's base offset in its header.
     pub bytes: Bytes,
+    /// Whether `bytes` carries `base_offset` in its header. A batch appended as a slice of
+    /// a request frame ([`crate::PartitionLog::append_shared`]) is kept as the producer
+    /// sent it, and the first read makes the corrected copy.
+    pub patched: bool,
+    /// Bytes it counts against the budget: at least what it alone keeps in memory (a slice
+    /// keeps its whole allocation), so the budget bounds memory, not just batch bytes.
+    pub charge: usize,
+}
+
+impl CachedBatch {
+    /// A batch that owns its memory and carries its offsets.
+    pub fn owned(base_offset: u64, last_offset: u64, bytes: Bytes) -> CachedBatch {
+        CachedBatch {
+            base_offset,
+            last_offset,
+            charge: bytes.len(),
+            bytes,
+            patched: true,
+        }
+    }
+
+    /// Makes the corrected copy of a batch kept as the producer sent it.
+    fn patch(&mut self) {
+        if self.patched {
+            return;
+        }
+        let mut b = BytesMut::from(&self.bytes[..]);
+        set_base_offset(&mut b, self.base_offset);
+        self.bytes = b.freeze();
+        self.patched = true;
+        self.charge = self.bytes.len();
+    }
 }
 
 #[derive(Debug)]
@@ -38,7 +73,11 @@ impl BatchCache {
                 "cache holds a contiguous run"
             );
         }
-        self.bytes += batch.bytes.len();
+        assert!(
+            batch.charge >= batch.bytes.len(),
+            "a batch charges at least its bytes"
+        );
+        self.bytes += batch.charge;
         self.batches.push_back(batch);
         while self.bytes > self.bytes_max && self.batches.len() > 1 {
             self.pop_front();
@@ -60,7 +99,7 @@ impl BatchCache {
 
     fn pop_front(&mut self) {
         if let Some(b) = self.batches.pop_front() {
-            self.bytes -= b.bytes.len();
+            self.bytes -= b.charge;
         }
     }
 
@@ -85,15 +124,19 @@ impl BatchCache {
     }
 
     /// Batches holding `from` onwards and starting below `end`, at least one, then up to
-    /// `max_bytes` in all.
-    pub fn read(&self, from: u64, end: u64, max_bytes: usize) -> Vec<Bytes> {
+    /// `max_bytes` in all, each with its offsets in its header (corrected copies are made
+    /// here, once, and kept).
+    pub fn read(&mut self, from: u64, end: u64, max_bytes: usize) -> Vec<Bytes> {
         let start = self.batches.partition_point(|b| b.last_offset < from);
         let mut out = Vec::new();
         let mut total = 0;
-        for b in self.batches.range(start..) {
+        for b in self.batches.range_mut(start..) {
             if b.base_offset >= end || (!out.is_empty() && total + b.bytes.len() > max_bytes) {
                 break;
             }
+            let charged = b.charge;
+            b.patch();
+            self.bytes -= charged - b.charge;
             total += b.bytes.len();
             out.push(b.bytes.clone());
         }
@@ -115,11 +158,7 @@ mod tests {
     use super::*;
 
     fn batch(base: u64, len: usize) -> CachedBatch {
-        CachedBatch {
-            base_offset: base,
-            last_offset: base,
-            bytes: Bytes::from(vec![0u8; len]),
-        }
+        CachedBatch::owned(base, base, Bytes::from(vec![0u8; len]))
     }
 
     #[test]

@@ -72,8 +72,11 @@ struct State<F: StorageFile> {
     next_offset: u64,
     written_offset: u64,
     durable_offset: u64,
-    pending: VecDeque<Bytes>,
+    pending: VecDeque<PendingBatch>,
+    /// Bytes of the pending batches ...
     pending_bytes: usize,
+    /// ... and what they keep in memory (`PendingBatch::charge`): the backpressure bound.
+    pending_charge: usize,
     /// Bytes of the last, partial page of the active segment as on disk; rewritten (with
     /// more data after it) by the next flush.
     tail_page: Vec<u8>,
@@ -120,6 +123,79 @@ impl<F: StorageFile> State<F> {
     }
 }
 
+/// A batch appended but not yet written.
+struct PendingBatch {
+    bytes: Bytes,
+    /// The base offset to write into the header on the way to disk, for a batch kept as
+    /// the producer sent it (`None`: the bytes carry it already).
+    patch_base: Option<u64>,
+}
+
+/// A batch on its way into `append_batch`.
+enum Incoming {
+    /// Owned memory: the base offset is written into it in place.
+    Owned(BytesMut),
+    /// A slice of a larger buffer, kept as it is, and the bytes that buffer holds.
+    Shared(Bytes, usize),
+}
+
+impl Incoming {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Incoming::Owned(b) => b,
+            Incoming::Shared(b, _) => b,
+        }
+    }
+
+    fn charge(&self) -> usize {
+        match self {
+            Incoming::Owned(b) => b.len(),
+            Incoming::Shared(b, pinned) => b.len().max(*pinned),
+        }
+    }
+
+    /// The bytes to keep, and whether they carry `base` in their header.
+    fn with_base_offset(self, base: u64) -> (Bytes, bool) {
+        match self {
+            Incoming::Owned(mut b) => {
+                set_base_offset(&mut b, base);
+                (b.freeze(), true)
+            }
+            Incoming::Shared(b, _) => (b, false),
+        }
+    }
+}
+
+/// The header of a pending batch as it goes to disk: with the base offset written in.
+fn patched_header(b: &PendingBatch) -> Option<[u8; BATCH_HEADER_BYTES]> {
+    let base = b.patch_base?;
+    let mut h = [0u8; BATCH_HEADER_BYTES];
+    h.copy_from_slice(&b.bytes[..BATCH_HEADER_BYTES]);
+    set_base_offset(&mut h, base);
+    Some(h)
+}
+
+/// What a flush writes, in order: the tail page, then every pending batch, each patched
+/// one as its corrected header followed by the rest of its bytes.
+fn flush_sources<'a>(
+    tail_page: &'a [u8],
+    pending: &'a VecDeque<PendingBatch>,
+    headers: &'a [Option<[u8; BATCH_HEADER_BYTES]>],
+) -> Vec<&'a [u8]> {
+    let mut out = Vec::with_capacity(1 + 2 * pending.len());
+    out.push(tail_page);
+    for (b, h) in pending.iter().zip(headers) {
+        match h {
+            Some(h) => {
+                out.push(&h[..]);
+                out.push(&b.bytes[BATCH_HEADER_BYTES..]);
+            }
+            None => out.push(&b.bytes[..]),
+        }
+    }
+    out
+}
+
 /// A planned flush: buffers to write and the state to commit when they are on disk.
 struct FlushPlan<F: StorageFile> {
     file: Rc<F>,
@@ -128,6 +204,8 @@ struct FlushPlan<F: StorageFile> {
     end: u64,
     batches: usize,
     bytes: usize,
+    /// The batches' `PendingBatch::charge`, released when they are written.
+    charge: usize,
     target_offset: u64,
     new_written_size: u64,
     new_tail_page: Vec<u8>,
@@ -281,6 +359,7 @@ impl<S: Storage> PartitionLog<S> {
             durable_offset: next_offset,
             pending: VecDeque::new(),
             pending_bytes: 0,
+            pending_charge: 0,
             tail_page,
             unsynced_bytes: 0,
             oldest_unsynced_ms: None,
@@ -393,12 +472,28 @@ impl<S: Storage> PartitionLog<S> {
     /// Validates a batch, assigns its offsets (written into the batch in place) and adds it
     /// to the write buffer and the cache. Nothing is written to disk here; a batch that
     /// fails validation, or finds no disk space, leaves the log unchanged.
-    pub async fn append(&self, mut batch: BytesMut) -> LogResult<AppendInfo> {
+    pub async fn append(&self, batch: BytesMut) -> LogResult<AppendInfo> {
+        self.append_batch(Incoming::Owned(batch)).await
+    }
+
+    /// [`Self::append`] for a batch that is a slice of a larger buffer (a request frame),
+    /// kept as it is instead of copied: `pinned_bytes` is what the slice keeps in memory
+    /// (its whole allocation), which it counts against the pending and cache budgets. The
+    /// base offset goes into the write's copy, and into a copy made at the first read
+    /// from the cache. One copy per batch instead of two: +9-16% records/s at max rate
+    /// (max-throughput-1kb, 4 interleaved pairs).
+    pub async fn append_shared(&self, batch: Bytes, pinned_bytes: usize) -> LogResult<AppendInfo> {
+        self.append_batch(Incoming::Shared(batch, pinned_bytes))
+            .await
+    }
+
+    async fn append_batch(&self, batch: Incoming) -> LogResult<AppendInfo> {
         let _guard = self.append_lock.lock().await;
         self.check_poisoned()?;
-        let header = *validate(&batch, self.config.max_message_bytes)?;
-        let len = batch.len();
-        self.make_room(len).await?;
+        let header = *validate(batch.bytes(), self.config.max_message_bytes)?;
+        let len = batch.bytes().len();
+        let charge = batch.charge();
+        self.make_room(charge).await?;
         self.maybe_roll(len as u64).await?;
         self.ensure_allocated(len as u64).await?;
         self.check_poisoned()?;
@@ -406,8 +501,7 @@ impl<S: Storage> PartitionLog<S> {
         let mut st = self.state.borrow_mut();
         let base = st.next_offset;
         let count = u64::from(header.record_count());
-        set_base_offset(&mut batch, base);
-        let bytes = batch.freeze();
+        let (bytes, patched) = batch.with_base_offset(base);
         let interval = self.config.index_interval_bytes;
         let seg = st.active_mut();
         assert!(
@@ -426,12 +520,18 @@ impl<S: Storage> PartitionLog<S> {
         seg.next_offset = base + count;
         seg.first_append_ms.get_or_insert(now);
         st.next_offset = base + count;
-        st.pending.push_back(bytes.clone());
+        st.pending.push_back(PendingBatch {
+            bytes: bytes.clone(),
+            patch_base: (!patched).then_some(base),
+        });
         st.pending_bytes += len;
+        st.pending_charge += charge;
         st.cache.push(CachedBatch {
             base_offset: base,
             last_offset: base + count - 1,
             bytes,
+            patched,
+            charge,
         });
         st.check_invariants();
         drop(st);
@@ -443,12 +543,13 @@ impl<S: Storage> PartitionLog<S> {
         })
     }
 
-    /// Backpressure: waits for a write when the buffer cannot take `len` more bytes.
+    /// Backpressure: waits for a write when the buffer cannot take `len` more bytes (of
+    /// charge: what pending batches keep in memory).
     async fn make_room(&self, len: usize) -> LogResult<()> {
         loop {
             let (pending, next) = {
                 let st = self.state.borrow();
-                (st.pending_bytes, st.next_offset)
+                (st.pending_charge, st.next_offset)
             };
             if pending == 0 || pending + len <= self.config.pending_bytes_max {
                 return Ok(());
@@ -908,8 +1009,9 @@ impl<S: Storage> PartitionLog<S> {
             "writes stay inside the allocation"
         );
         let mut writes = Vec::with_capacity(aligned_total.div_ceil(WRITE_CHUNK_BYTES) + 1);
-        let mut sources =
-            std::iter::once(&st.tail_page[..]).chain(st.pending.iter().map(|b| &b[..]));
+        let headers: Vec<_> = st.pending.iter().map(patched_header).collect();
+        let all = flush_sources(&st.tail_page, &st.pending, &headers);
+        let mut sources = all.iter().copied();
         let mut src: &[u8] = &[];
         let mut pos = page_pos;
         while pos < end {
@@ -935,13 +1037,7 @@ impl<S: Storage> PartitionLog<S> {
         }
         let new_written_size = seg.written_size + st.pending_bytes as u64;
         let tail_start = align_down(new_written_size);
-        let new_tail_page = tail_bytes(
-            &st.tail_page,
-            &st.pending,
-            page_pos,
-            tail_start,
-            new_written_size,
-        );
+        let new_tail_page = tail_bytes(&all, page_pos, tail_start, new_written_size);
         let new_zeroed_until = seg.zeroed_until.max(end);
         Some(FlushPlan {
             file: seg.file.clone(),
@@ -949,6 +1045,7 @@ impl<S: Storage> PartitionLog<S> {
             end,
             batches: st.pending.len(),
             bytes: st.pending_bytes,
+            charge: st.pending_charge,
             target_offset: st.next_offset,
             new_written_size,
             new_tail_page,
@@ -1048,6 +1145,7 @@ impl<S: Storage> PartitionLog<S> {
         let mut st = self.state.borrow_mut();
         st.pending.drain(..p.batches);
         st.pending_bytes -= p.bytes;
+        st.pending_charge -= p.charge;
         st.tail_page = p.new_tail_page;
         st.written_offset = p.target_offset;
         st.unsynced_bytes += p.bytes as u64;
@@ -1068,7 +1166,7 @@ impl<S: Storage> PartitionLog<S> {
     ) -> LogResult<Vec<Bytes>> {
         self.check_closed()?;
         let (file, pos, readable, end) = {
-            let st = self.state.borrow();
+            let mut st = self.state.borrow_mut(); // a cache read may make a corrected copy
             let start = st.log_start();
             if from < start || from > st.next_offset {
                 return Err(LogError::OffsetOutOfRange {
@@ -1260,17 +1358,12 @@ impl<S: Storage> PartitionLog<S> {
 }
 
 /// The bytes of `[tail_start, end)` from the concatenation of `tail_page` (at `page_pos`)
-/// and the pending batches: the new partial page after a flush.
-fn tail_bytes(
-    tail_page: &[u8],
-    pending: &VecDeque<Bytes>,
-    page_pos: u64,
-    tail_start: u64,
-    end: u64,
-) -> Vec<u8> {
+/// and the pending batches (`flush_sources`, so with corrected headers): the new partial
+/// page after a flush.
+fn tail_bytes(sources: &[&[u8]], page_pos: u64, tail_start: u64, end: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity((end - tail_start) as usize);
     let mut at = page_pos;
-    for src in std::iter::once(tail_page).chain(pending.iter().map(|b| &b[..])) {
+    for src in sources {
         let src_end = at + src.len() as u64;
         if src_end > tail_start {
             let from = tail_start.saturating_sub(at) as usize;

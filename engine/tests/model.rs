@@ -10,18 +10,32 @@ use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Append { count: u32, pad: usize },
+    /// `shared`: appended as a slice of a larger buffer (`append_shared`, as the broker
+    /// does with request frames), which the log keeps uncorrected until it writes or
+    /// reads it.
+    Append {
+        count: u32,
+        pad: usize,
+        shared: bool,
+    },
     Flush(bool),
-    Read { from_pct: u8, max_bytes: usize },
-    Retention { advance_ms: i64 },
+    Read {
+        from_pct: u8,
+        max_bytes: usize,
+    },
+    Retention {
+        advance_ms: i64,
+    },
     Reopen,
     Crash,
-    Maintain { advance_ms: i64 },
+    Maintain {
+        advance_ms: i64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        6 => (1u32..8, 0usize..12_000).prop_map(|(count, pad)| Op::Append { count, pad }),
+        6 => (1u32..8, 0usize..12_000, any::<bool>()).prop_map(|(count, pad, shared)| Op::Append { count, pad, shared }),
         2 => any::<bool>().prop_map(Op::Flush),
         3 => (any::<u8>(), 1usize..20_000).prop_map(|(from_pct, max_bytes)| Op::Read { from_pct, max_bytes }),
         1 => (0i64..3_000_000).prop_map(|advance_ms| Op::Retention { advance_ms }),
@@ -59,7 +73,7 @@ async fn run(ops: Vec<Op>) {
     };
     for (step, op) in ops.into_iter().enumerate() {
         match op {
-            Op::Append { count, pad } => {
+            Op::Append { count, pad, shared } => {
                 let mut b = cfa_engine::BatchBuilder::new(c_now(&c));
                 for r in 0..count {
                     let mut v = format!("{step}:{r}:");
@@ -67,10 +81,19 @@ async fn run(ops: Vec<Op>) {
                     b.push(c_now(&c), None, Some(v.as_bytes()), &[]);
                     m.values.push(v);
                 }
-                let info = log
-                    .append(b.finish(cfa_engine::ProducerStamp::NONE))
-                    .await
-                    .expect("append");
+                let batch = b.finish(cfa_engine::ProducerStamp::NONE);
+                let info = if shared {
+                    // The batch in the middle of a frame, its base offset left at 0.
+                    let mut frame = bytes::BytesMut::from(&b"frame head"[..]);
+                    frame.extend_from_slice(&batch);
+                    frame.extend_from_slice(b"frame tail");
+                    let frame = frame.freeze();
+                    let slice = frame.slice(10..10 + batch.len());
+                    log.append_shared(slice, frame.len()).await
+                } else {
+                    log.append(batch).await
+                }
+                .expect("append");
                 assert_eq!(info.next_offset, m.values.len() as u64);
             }
             Op::Flush(sync) => {

@@ -38,7 +38,7 @@ impl ReadBuffer {
     /// receive timeout's `WouldBlock`).
     pub fn recv(&mut self, fd: RawFd, want: usize, flags: libc::c_int) -> io::Result<usize> {
         assert!(want > 0, "a read wants at least one byte");
-        self.buf.reserve(want);
+        self.make_room(want);
         let len = self.buf.len();
         let spare = self.buf.spare_capacity_mut();
         assert!(spare.len() >= want, "reserve made room");
@@ -65,7 +65,28 @@ impl ReadBuffer {
 
     /// Appends bytes read elsewhere (a read that had to wait through the runtime).
     pub fn extend(&mut self, bytes: &[u8]) {
+        self.make_room(bytes.len());
         self.buf.extend_from_slice(bytes);
+    }
+
+    /// Room for `n` more bytes. When there is not enough, the bytes held move to a new
+    /// allocation of exactly what they and the `n` need: `BytesMut::reserve` may double a
+    /// buffer it holds alone, and the frames cut from it (whose record batches the broker
+    /// keeps, uncopied) would then keep up to twice their size alive. So a read of the rest
+    /// of a frame (`n` = what it lacks) ends its allocation at the frame's end.
+    fn make_room(&mut self, n: usize) {
+        if self.buf.capacity() - self.buf.len() >= n {
+            return;
+        }
+        let mut fresh = BytesMut::with_capacity(self.buf.len() + n);
+        fresh.extend_from_slice(&self.buf);
+        self.buf = fresh;
+    }
+
+    /// Bytes the current allocation can still take without moving.
+    #[cfg(test)]
+    fn spare_bytes(&self) -> usize {
+        self.buf.capacity() - self.buf.len()
     }
 }
 
@@ -138,6 +159,26 @@ mod tests {
         assert_eq!(&rb.bytes()[..], &data[10..]);
         rb.extend(b"xy");
         assert_eq!(&rb.bytes()[90..], b"xy");
+    }
+
+    /// The allocation a frame is read into ends where the frame ends, so the frame pins
+    /// no more memory than its own length (the broker charges batches by it).
+    #[test]
+    fn reading_the_rest_of_a_frame_ends_its_allocation_at_the_frame() {
+        let (mut peer, socket) = UnixStream::pair().expect("socket pair");
+        let fd = socket.as_raw_fd();
+        let mut rb = ReadBuffer::with_capacity(64);
+        let data: Vec<u8> = (0..200u8).collect();
+        peer.write_all(&data).expect("write");
+        assert_eq!(rb.recv(fd, 30, 0).expect("recv"), 30);
+        // A 100-byte frame lacks 70 bytes; the buffer holds 30 and has room for 34.
+        assert_eq!(rb.recv(fd, 70, 0).expect("recv"), 70);
+        assert_eq!(rb.spare_bytes(), 0, "allocated exactly the frame");
+        let frame = rb.bytes().split_to(100);
+        assert_eq!(&frame[..], &data[..100]);
+        assert_eq!(rb.recv(fd, 100, 0).expect("recv"), 100);
+        assert_eq!(&rb.bytes()[..], &data[100..]);
+        assert_eq!(&frame[..], &data[..100], "the cut frame is untouched");
     }
 
     #[test]

@@ -148,7 +148,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     held,
                     api: d.request.api_key(),
                     decoded: Instant::now(),
-                    response: dispatch(shard, d.request).await,
+                    response: dispatch(shard, d.request, frame.len()).await,
                 },
                 Err(e) => {
                     shard.metrics.shard(shard.id).request_undecodable();

@@ -29,7 +29,9 @@ fn unexpected(api: u16, rep: &ShardReply) -> Response {
 /// Starts serving `req`. Produce appends happen before this returns (so that requests of
 /// one connection append in the order they were sent); the returned future waits for the
 /// rest. `None` from it means no response (acks=0).
-pub(crate) async fn dispatch(shard: &Rc<Shard>, req: Request) -> Pending {
+/// `frame_bytes`: the length of the frame `req` was decoded from (its record batches are
+/// slices of it).
+pub(crate) async fn dispatch(shard: &Rc<Shard>, req: Request, frame_bytes: usize) -> Pending {
     if shard.shutting_down.get() {
         let api = req.api_key().as_u16();
         return Box::pin(async move {
@@ -41,7 +43,7 @@ pub(crate) async fn dispatch(shard: &Rc<Shard>, req: Request) -> Pending {
         });
     }
     match req {
-        Request::Produce(r) => produce(shard, r).await,
+        Request::Produce(r) => produce(shard, r, frame_bytes).await,
         other => {
             let shard = shard.clone();
             Box::pin(async move { Some(serve(&shard, other).await) })
@@ -184,7 +186,7 @@ fn check_partition(shard: &Shard, topic: &str, partition: u32) -> Result<(), (Er
     }
 }
 
-async fn produce(shard: &Rc<Shard>, r: ProduceRequest) -> Pending {
+async fn produce(shard: &Rc<Shard>, r: ProduceRequest, frame_bytes: usize) -> Pending {
     let acks = r.acks;
     let mut waits = Vec::new();
     for t in r.topics {
@@ -201,7 +203,9 @@ async fn produce(shard: &Rc<Shard>, r: ProduceRequest) -> Pending {
             let owner = shard.owner(&topic, partition);
             if owner == shard.id {
                 // Appended now, in request order; the acks wait goes into the future.
-                let appended = shard.produce_append(&topic, partition, &p.batches).await;
+                let appended = shard
+                    .produce_append(&topic, partition, &p.batches, frame_bytes)
+                    .await;
                 let s = shard.clone();
                 let fut: std::pin::Pin<
                     Box<dyn std::future::Future<Output = ProducePartitionResponse>>,
@@ -214,6 +218,7 @@ async fn produce(shard: &Rc<Shard>, r: ProduceRequest) -> Pending {
                     topic: topic.clone(),
                     partition,
                     batches: p.batches,
+                    frame_bytes,
                     acks,
                 };
                 let call = s.call_started(owner, req).await;

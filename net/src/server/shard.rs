@@ -19,6 +19,7 @@ use cfa_engine::{
 };
 use glommio::channels::channel_mesh::Senders;
 
+use crate::constants::{CONNECTION_READ_BYTES, SHARED_BATCH_PIN_RATIO_MAX};
 use crate::protocol::{
     Acks, ErrorCode, FetchPartitionResponse, ListOffsetsPartitionResponse, OffsetSpec,
     PartitionDescription, ProducePartitionResponse, Request, Response,
@@ -55,6 +56,8 @@ pub(crate) enum ShardRequest {
         topic: String,
         partition: u32,
         batches: Vec<Bytes>,
+        /// The length of the request frame the batches are slices of.
+        frame_bytes: usize,
         acks: Acks,
     },
     Fetch {
@@ -172,6 +175,35 @@ pub(crate) fn fetch_error(partition: u32, code: ErrorCode, msg: String) -> Fetch
 }
 
 /// The code and message a client gets for an engine error.
+/// What a batch that is a slice of a request frame of `frame_bytes` may keep in memory:
+/// the allocation the frame was received into. A frame longer than one read lands in an
+/// allocation of exactly its length (`ReadBuffer` reads the rest of it into one); a
+/// shorter one may share a read's allocation with its neighbours.
+fn frame_pinned_bytes(frame_bytes: usize) -> usize {
+    if frame_bytes > CONNECTION_READ_BYTES {
+        frame_bytes
+    } else {
+        frame_bytes + CONNECTION_READ_BYTES
+    }
+}
+
+/// Appends a batch that arrived in a request frame. A batch that is a large enough share
+/// of its frame is kept as a slice of it (no copy, `append_shared`), charged with the
+/// frame's whole allocation; a small one (many partitions in one request) is copied out,
+/// so that it does not keep a frame many times its size alive in the cache.
+async fn append_from_frame(
+    log: &Log,
+    batch: &Bytes,
+    frame_bytes: usize,
+) -> Result<cfa_engine::AppendInfo, LogError> {
+    let pinned = frame_pinned_bytes(frame_bytes);
+    if batch.len().saturating_mul(SHARED_BATCH_PIN_RATIO_MAX) >= pinned {
+        log.append_shared(batch.clone(), pinned).await
+    } else {
+        log.append(BytesMut::from(&batch[..])).await
+    }
+}
+
 pub(crate) fn log_error(e: &LogError) -> (ErrorCode, String) {
     (ErrorCode::from(e), e.to_string())
 }
@@ -407,9 +439,12 @@ impl Shard {
                             topic,
                             partition,
                             batches,
+                            frame_bytes,
                             acks,
                         } => {
-                            let appended = self.produce_append(&topic, partition, &batches).await;
+                            let appended = self
+                                .produce_append(&topic, partition, &batches, frame_bytes)
+                                .await;
                             let shard = self.clone();
                             Box::pin(async move {
                                 ShardReply::Produce(shard.produce_finish(appended, acks).await)
@@ -439,9 +474,12 @@ impl Shard {
                 topic,
                 partition,
                 batches,
+                frame_bytes,
                 acks,
             } => {
-                let appended = self.produce_append(&topic, partition, &batches).await;
+                let appended = self
+                    .produce_append(&topic, partition, &batches, frame_bytes)
+                    .await;
                 ShardReply::Produce(self.produce_finish(appended, acks).await)
             }
             ShardRequest::Fetch {
@@ -489,6 +527,7 @@ impl Shard {
         topic: &str,
         partition: u32,
         batches: &[Bytes],
+        frame_bytes: usize,
     ) -> Result<(Rc<Partition>, ProducePartitionResponse, u64), ProducePartitionResponse> {
         let Some(part) = self.partition(topic, partition) else {
             return Err(produce_error(
@@ -522,8 +561,7 @@ impl Shard {
                     Verdict::Refuse(code, msg) => return Err(produce_error(partition, code, msg)),
                 }
             }
-            // The engine writes the base offset into the batch: one copy out of the frame.
-            let info = match part.log.append(BytesMut::from(&batch[..])).await {
+            let info = match append_from_frame(&part.log, batch, frame_bytes).await {
                 Ok(info) => info,
                 Err(e) => {
                     let (code, msg) = log_error(&e);
