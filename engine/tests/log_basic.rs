@@ -658,16 +658,20 @@ fn padding_after_the_last_batch_is_zeros() {
     });
 }
 
+/// `small_config` with a 16 KiB zero-fill lead.
+fn zero_fill_config() -> LogConfig {
+    LogConfig {
+        zero_fill_ahead_bytes: 16 * 1024,
+        ..small_config()
+    }
+}
+
 #[test]
 fn maintain_zero_fills_ahead_off_the_write_path() {
     block_on(async {
         let (_c, clock) = clock();
         let s = MemStorage::new();
-        let config = LogConfig {
-            zero_fill_ahead_bytes: 16 * 1024,
-            ..small_config()
-        };
-        let log = open(&s, config, &clock).await;
+        let log = open(&s, zero_fill_config(), &clock).await;
         let n = log
             .append(batch(1, 3, 0))
             .await
@@ -720,11 +724,7 @@ fn data_catching_up_with_zeros_in_flight_waits_for_them() {
     block_on(async {
         let (_c, clock) = clock();
         let s = MemStorage::new();
-        let config = LogConfig {
-            zero_fill_ahead_bytes: 16 * 1024,
-            ..small_config()
-        };
-        let log = open(&s, config, &clock).await;
+        let log = open(&s, zero_fill_config(), &clock).await;
         let n = log
             .append(batch(1, 3, 0))
             .await
@@ -776,11 +776,7 @@ fn a_roll_cuts_the_segment_after_the_zeros_in_flight() {
     block_on(async {
         let (_c, clock) = clock();
         let s = MemStorage::new();
-        let config = LogConfig {
-            zero_fill_ahead_bytes: 16 * 1024,
-            ..small_config()
-        };
-        let log = open(&s, config, &clock).await;
+        let log = open(&s, zero_fill_config(), &clock).await;
         // About 60 KiB of the 64 KiB segment, durable; the zeros then go past it.
         for tag in 0..5 {
             log.append(sized_batch(tag, 12 * 1024, 0))
