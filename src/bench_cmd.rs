@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use cfa_bench::disk_probe;
 use cfa_bench::driver::{self, EmbeddedBroker, RunResult};
 use cfa_bench::engine_bench::{self, AckMode, Scenario};
+use cfa_bench::floor;
 use cfa_bench::machine::{parse_machine_limits, Build, Machine};
 use cfa_bench::results::{self, RunDocument};
 use cfa_bench::workload::{Workload, DEFAULT_SUITE, DEFAULT_SUITE_DURATION_S};
@@ -28,6 +29,12 @@ enum BenchCommand {
     /// with the machine's disk and loopback limits, and print the ratios. Without
     /// --workload it runs all eight standard workloads at their own durations.
     Compare(crate::bench_compare::CompareArgs),
+    /// The pipeline floor: the records of a max-rate workload moved over loopback TCP to
+    /// direct-I/O files by threads that do only what any broker and client must (frame,
+    /// CRC, send, receive, check, write, ack). It is the CPU bound of a max-rate run on
+    /// this machine; `bench compare` reports cfa as a share of it. Default workload:
+    /// max-throughput-1kb.
+    Floor(RunArgs),
 }
 
 #[derive(clap::Args, Clone)]
@@ -90,6 +97,7 @@ pub struct RunArgs {
 pub fn run(args: BenchArgs) -> Result<()> {
     match args.command {
         Some(BenchCommand::Compare(c)) => crate::bench_compare::run(c),
+        Some(BenchCommand::Floor(a)) => floor(a).map(|_| ()),
         None if args.run.engine => engine(args.run),
         None => {
             run_workloads(&args.run)?;
@@ -201,6 +209,33 @@ pub fn run_one(args: &RunArgs, w: &Workload) -> Result<RunResult> {
 fn duration_s(args: &RunArgs) -> f64 {
     args.duration_s.unwrap_or(7.0)
 }
+
+/// `cfa bench floor`: each named workload's floor (default max-throughput-1kb).
+pub fn floor(mut args: RunArgs) -> Result<Vec<floor::FloorResult>> {
+    if args.workloads.is_empty() {
+        args.workloads = vec![FLOOR_DEFAULT_WORKLOAD.to_owned()];
+    }
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let mut out = Vec::new();
+    for w in workloads(&args)? {
+        for blocks in [floor::Blocks::Fresh, floor::Blocks::Written] {
+            let r = floor::run(
+                &args.data_dir,
+                &floor::FloorConfig::for_workload(&w, blocks),
+            )?;
+            println!("{}: {}", w.name, floor::summary_line(&r));
+            out.push(r);
+        }
+    }
+    if let Some(path) = &args.json {
+        results::write_json(path, &out)?;
+    }
+    Ok(out)
+}
+
+/// The workload `cfa bench floor` measures when none is named.
+const FLOOR_DEFAULT_WORKLOAD: &str = "max-throughput-1kb";
 
 fn engine(args: RunArgs) -> Result<()> {
     let mut scenarios = match args.batch_bytes {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use cfa_bench::baselines;
 use cfa_bench::compare::{self, baseline_load, outcome_line, Comparison, Entry};
+use cfa_bench::floor;
 use cfa_bench::plot;
 use cfa_bench::results::{self, RunDocument};
 use cfa_bench::workload::{Workload, STANDARD};
@@ -102,6 +103,7 @@ fn compare_one(
     w: &Workload,
     limits: Option<serde_json::Value>,
 ) -> Result<Entry> {
+    let floor = floor_of(args, w)?;
     let mut run_args = args.run.clone();
     run_args.machine_limits = None;
     let result = bench_cmd::run_one(&run_args, w)?;
@@ -130,5 +132,26 @@ fn compare_one(
         cfa: doc,
         baseline_load: load,
         baselines: outcomes,
+        floor,
     })
+}
+
+/// The pipeline floor (fresh blocks, then written blocks) of a max-rate workload without
+/// consumers, measured just before its cfa run; none with --no-limits.
+fn floor_of(args: &CompareArgs, w: &Workload) -> Result<Vec<floor::FloorResult>> {
+    if args.no_limits || !w.is_max_rate() || w.consumer_groups > 0 {
+        return Ok(Vec::new());
+    }
+    std::fs::create_dir_all(&args.run.data_dir)
+        .with_context(|| format!("creating {}", args.run.data_dir.display()))?;
+    let mut out = Vec::new();
+    for blocks in [floor::Blocks::Fresh, floor::Blocks::Written] {
+        let r = floor::run(
+            &args.run.data_dir,
+            &floor::FloorConfig::for_workload(w, blocks),
+        )?;
+        eprintln!("{}: {}", w.name, floor::summary_line(&r));
+        out.push(r);
+    }
+    Ok(out)
 }

@@ -284,3 +284,81 @@ fn bad_workloads_are_refused_naming_the_mistake() {
         "{stderr}"
     );
 }
+
+const MAX_RATE: &str = r#"
+name = "tiny-max"
+tuning = "throughput"
+[topics]
+partitions = 2
+[messages]
+size_bytes = 1024
+[producers]
+count = 1
+acks = "1"
+"#;
+
+/// A max-rate workload in `compare` gets the pipeline floor beside it (fresh and written
+/// blocks) and an `x floor` ratio; `bench floor` alone writes both results as JSON.
+#[test]
+fn compare_puts_the_pipeline_floor_beside_a_max_rate_run() {
+    let dir = data_dir();
+    let file = workload(dir.path(), MAX_RATE);
+    let limits = dir.path().join("limits.txt");
+    std::fs::write(
+        &limits,
+        "JSON: {\"seq_write_direct_1m_qd32_mbps\": 2000, \"loopback_tcp_1stream_gbyteps\": 2.5, \"fdatasync_64k_p99_us\": 150}\n",
+    )
+    .expect("write limits");
+    let out = Command::new(env!("CARGO_BIN_EXE_cfa"))
+        .args(["bench", "compare", "--no-baselines", "--no-save"])
+        .arg("--workload")
+        .arg(&file)
+        .args(["--duration-s", "0.5", "--warmup-s", "0.2"])
+        .arg("--machine-limits")
+        .arg(&limits)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .expect("run cfa bench compare");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "cfa bench compare failed: {stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("| x floor |"), "{stdout}");
+    assert!(
+        stdout.contains("| tiny-max | floor, fresh blocks | max |"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("| tiny-max | floor, written blocks | max |"),
+        "{stdout}"
+    );
+
+    let json = dir.path().join("floor.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_cfa"))
+        .args(["bench", "floor", "--duration-s", "0.3", "--warmup-s", "0"])
+        .arg("--workload")
+        .arg(&file)
+        .arg("--json")
+        .arg(&json)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .expect("run cfa bench floor");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = read_json(&json);
+    let blocks: Vec<&str> = v
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|r| {
+            assert!(r["records"].as_u64().expect("records") > 0, "{r}");
+            assert!(r["mb_per_s"].as_f64().expect("mb_per_s") > 0.0, "{r}");
+            r["config"]["blocks"].as_str().expect("blocks")
+        })
+        .collect();
+    assert_eq!(blocks, ["fresh", "written"]);
+}

@@ -9,6 +9,7 @@ use cfa_engine::tuning::FlushMode;
 use serde::Serialize;
 
 use crate::baselines::{BaselineLoad, BaselineOutcome};
+use crate::floor::{Blocks, FloorResult};
 use crate::machine::parse_machine_limits;
 use crate::plot::ComparisonRow;
 use crate::results::RunDocument;
@@ -21,6 +22,9 @@ pub struct Entry {
     pub cfa: RunDocument,
     pub baseline_load: BaselineLoad,
     pub baselines: Vec<BaselineOutcome>,
+    /// The pipeline floor of a max-rate workload on this machine (`floor.rs`), fresh
+    /// blocks first; empty for fixed-rate workloads or when the limits were not measured.
+    pub floor: Vec<FloorResult>,
 }
 
 #[derive(Debug, Serialize)]
@@ -166,21 +170,24 @@ pub fn markdown(c: &Comparison) -> String {
         l.loopback_mb_per_s.map_or("-".into(), |v| format!("{v:.0}")),
         l.fdatasync_p99_us.map_or("-".into(), |v| format!("{v:.0}")),
     ));
-    md.push_str("| workload | system | rate | produce records/s | produce MB/s | x disk | x loopback | cfa / this | publish p50 ms | p99 ms | p99.9 ms | consume MB/s | e2e p99 ms | errors |\n");
-    md.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    md.push_str("x floor: against the pipeline floor on fresh blocks measured just before the run (`cfa bench floor`: the same records framed, CRC-checked, sent over loopback TCP and written with direct I/O by threads doing nothing else), the CPU-and-disk bound of a max-rate run here.\n\n");
+    md.push_str("| workload | system | rate | produce records/s | produce MB/s | x disk | x loopback | x floor | cfa / this | publish p50 ms | p99 ms | p99.9 ms | consume MB/s | e2e p99 ms | errors |\n");
+    md.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for e in &c.entries {
         let r = &e.cfa.result;
+        let floor_mb = fresh_floor_mb(e);
         let ms = |us: u64| opt_ms(Some(us));
         let rate = r
             .target_records_per_s
             .map_or("max".to_owned(), |t| format!("{t:.0}/s"));
         md.push_str(&format!(
-            "| {} | cfa | {rate} | {:.0} | {:.1} | {} | {} | 1.00 | {} | {} | {} | {:.1} | {} | {} |\n",
+            "| {} | cfa | {rate} | {:.0} | {:.1} | {} | {} | {} | 1.00 | {} | {} | {} | {:.1} | {} | {} |\n",
             e.workload,
             r.produce_records_per_s,
             r.produce_mb_per_s,
             ratio(r.produce_mb_per_s, l.disk_mb_per_s),
             ratio(r.produce_mb_per_s, l.loopback_mb_per_s),
+            ratio(r.produce_mb_per_s, floor_mb),
             ms(r.publish_latency_us.p50),
             ms(r.publish_latency_us.p99),
             ms(r.publish_latency_us.p999),
@@ -189,7 +196,16 @@ pub fn markdown(c: &Comparison) -> String {
             r.errors
         ));
         for o in &e.baselines {
-            md.push_str(&baseline_row(&e.workload, r.produce_mb_per_s, o, &l));
+            md.push_str(&baseline_row(
+                &e.workload,
+                r.produce_mb_per_s,
+                o,
+                &l,
+                floor_mb,
+            ));
+        }
+        for f in &e.floor {
+            md.push_str(&floor_row(&e.workload, r.produce_mb_per_s, f, &l, floor_mb));
         }
     }
     md.push_str("\nNotes on the baselines (from their runners):\n\n");
@@ -212,15 +228,52 @@ pub fn markdown(c: &Comparison) -> String {
 /// A failure's message is cut to this many characters in the table (the JSON has it all).
 const FAILURE_CHARS_MAX: usize = 160;
 
-fn baseline_row(workload: &str, cfa_mb: f64, o: &BaselineOutcome, l: &Limits) -> String {
+/// The fresh-blocks floor's MB/s of an entry, if it was measured.
+fn fresh_floor_mb(e: &Entry) -> Option<f64> {
+    e.floor
+        .iter()
+        .find(|f| f.config.blocks == Blocks::Fresh)
+        .map(|f| f.mb_per_s)
+}
+
+fn floor_row(
+    workload: &str,
+    cfa_mb: f64,
+    f: &FloorResult,
+    l: &Limits,
+    floor_mb: Option<f64>,
+) -> String {
+    let blocks = match f.config.blocks {
+        Blocks::Fresh => "fresh",
+        Blocks::Written => "written",
+    };
+    format!(
+        "| {workload} | floor, {blocks} blocks | max | {:.0} | {:.1} | {} | {} | {} | {} | - | - | - | - | - | 0 |\n",
+        f.records_per_s,
+        f.mb_per_s,
+        ratio(f.mb_per_s, l.disk_mb_per_s),
+        ratio(f.mb_per_s, l.loopback_mb_per_s),
+        ratio(f.mb_per_s, floor_mb),
+        ratio(cfa_mb, Some(f.mb_per_s)),
+    )
+}
+
+fn baseline_row(
+    workload: &str,
+    cfa_mb: f64,
+    o: &BaselineOutcome,
+    l: &Limits,
+    floor_mb: Option<f64>,
+) -> String {
     match o {
         BaselineOutcome::Ran(b) => format!(
-            "| {workload} | {} | | {:.0} | {:.1} | {} | {} | {} | {} | {} | {} | {} | - | 0 |\n",
+            "| {workload} | {} | | {:.0} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | - | 0 |\n",
             b.system,
             b.produce_records_per_s,
             b.produce_mb_per_s,
             ratio(b.produce_mb_per_s, l.disk_mb_per_s),
             ratio(b.produce_mb_per_s, l.loopback_mb_per_s),
+            ratio(b.produce_mb_per_s, floor_mb),
             ratio(cfa_mb, Some(b.produce_mb_per_s)),
             opt_ms(b.publish_latency_us.p50),
             opt_ms(b.publish_latency_us.p99),
@@ -229,15 +282,15 @@ fn baseline_row(workload: &str, cfa_mb: f64, o: &BaselineOutcome, l: &Limits) ->
                 .map_or("-".to_owned(), |v| format!("{v:.1}")),
         ),
         BaselineOutcome::Absent { system, reason } => {
-            format!("| {workload} | {system} | absent: {reason} | | | | | | | | | | | |\n")
+            format!("| {workload} | {system} | absent: {reason} | | | | | | | | | | | | |\n")
         }
         BaselineOutcome::Skipped { system, reason } => {
-            format!("| {workload} | {system} | not run: {reason} | | | | | | | | | | | |\n")
+            format!("| {workload} | {system} | not run: {reason} | | | | | | | | | | | | |\n")
         }
         BaselineOutcome::Failed { system, error } => {
             let error: String = error.chars().take(FAILURE_CHARS_MAX).collect();
             format!(
-                "| {workload} | {system} | failed: {} | | | | | | | | | | | |\n",
+                "| {workload} | {system} | failed: {} | | | | | | | | | | | | |\n",
                 error.replace('|', "/").replace('\n', " ")
             )
         }
@@ -264,6 +317,17 @@ pub fn rows(c: &Comparison) -> Vec<ComparisonRow> {
                     publish_p99_us: b.publish_latency_us.p99,
                 });
             }
+        }
+        for f in &e.floor {
+            rows.push(ComparisonRow {
+                workload: e.workload.clone(),
+                system: match f.config.blocks {
+                    Blocks::Fresh => "floor, fresh blocks".into(),
+                    Blocks::Written => "floor, written blocks".into(),
+                },
+                produce_mb_per_s: f.mb_per_s,
+                publish_p99_us: None,
+            });
         }
         if r.target_records_per_s.is_none() {
             for (name, v) in [

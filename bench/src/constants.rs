@@ -50,3 +50,24 @@ pub const POLL_TIMEOUT: Duration = Duration::from_millis(100);
 pub const PACING_SLEEP_MIN: Duration = Duration::from_micros(100);
 /// Distinct values in the zipfian key table (its CDF is precomputed).
 pub const ZIPF_TABLE_MAX: u64 = 1_000_000;
+
+/// The pipeline floor (`floor.rs`): at most this many producer/receiver pairs.
+pub const FLOOR_STREAMS_MAX: u32 = 64;
+/// Largest floor batch (bytes); the receiver holds one of this size per stream.
+pub const FLOOR_BATCH_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Batches a floor producer keeps unacknowledged (as a producer's in-flight requests).
+pub const FLOOR_IN_FLIGHT_MAX: usize = 8;
+/// Direct-I/O alignment of the floor's buffers, offsets and write lengths.
+pub const FLOOR_ALIGN_BYTES: usize = 4096;
+/// The floor fallocates its files in steps of this many bytes, as the engine's segments.
+pub const FLOOR_FALLOCATE_BYTES: u64 = 16 * 1024 * 1024;
+/// A fresh-blocks floor file is rolled at this size (the default segment size).
+pub const FLOOR_FILE_BYTES_MAX: u64 = 1024 * 1024 * 1024;
+/// A fresh-blocks floor stream deletes its oldest file past this many bytes (disk use).
+pub const FLOOR_STREAM_BYTES_MAX: u64 = 16 * 1024 * 1024 * 1024;
+/// A written-blocks floor stream overwrites one file of this size in a circle.
+pub const FLOOR_WRITTEN_FILE_BYTES: u64 = 256 * 1024 * 1024;
+/// Write size used to write that file once before the run.
+pub const FLOOR_PREWRITE_CHUNK_BYTES: usize = 4 * 1024 * 1024;
+/// Direct-I/O writes a floor stream keeps in flight (writer threads and buffers).
+pub const FLOOR_WRITES_IN_FLIGHT: usize = 4;

@@ -10,6 +10,7 @@ pub mod counting_storage;
 pub mod disk_probe;
 pub mod driver;
 pub mod engine_bench;
+pub mod floor;
 pub mod gen;
 pub mod machine;
 pub mod plot;
