@@ -243,10 +243,7 @@ fn floor_row(
     l: &Limits,
     floor_mb: Option<f64>,
 ) -> String {
-    let blocks = match f.config.blocks {
-        Blocks::Fresh => "fresh",
-        Blocks::Written => "written",
-    };
+    let blocks = f.config.blocks.name();
     format!(
         "| {workload} | floor, {blocks} blocks | max | {:.0} | {:.1} | {} | {} | {} | {} | - | - | - | - | - | 0 |\n",
         f.records_per_s,
@@ -321,10 +318,7 @@ pub fn rows(c: &Comparison) -> Vec<ComparisonRow> {
         for f in &e.floor {
             rows.push(ComparisonRow {
                 workload: e.workload.clone(),
-                system: match f.config.blocks {
-                    Blocks::Fresh => "floor, fresh blocks".into(),
-                    Blocks::Written => "floor, written blocks".into(),
-                },
+                system: format!("floor, {} blocks", f.config.blocks.name()),
                 produce_mb_per_s: f.mb_per_s,
                 publish_p99_us: None,
             });

@@ -68,6 +68,16 @@ pub enum Blocks {
     Written,
 }
 
+impl Blocks {
+    /// The name used in the JSON, the summary line and the comparison table.
+    pub fn name(self) -> &'static str {
+        match self {
+            Blocks::Fresh => "fresh",
+            Blocks::Written => "written",
+        }
+    }
+}
+
 /// What to move: the workload's record size, producer count and batch size.
 #[derive(Clone, Debug, Serialize)]
 pub struct FloorConfig {
@@ -614,10 +624,7 @@ fn fallocate(file: &File, offset_bytes: u64, len_bytes: u64) -> Result<(), Floor
 pub fn summary_line(r: &FloorResult) -> String {
     format!(
         "floor ({} blocks): {} streams, {} B records in {} B batches: {:.0} records/s, {:.1} MB/s (MB = 10^6 B), {:.2} cores",
-        match r.config.blocks {
-            Blocks::Fresh => "fresh",
-            Blocks::Written => "written",
-        },
+        r.config.blocks.name(),
         r.config.streams,
         r.config.record_bytes,
         r.config.batch_bytes,
