@@ -464,9 +464,17 @@ impl ProducerJob {
     fn run(self) -> u64 {
         set_timer_slack_ns(1000);
         let clock = self.stats.clock;
-        let mut values = Values::new(self.w.size_min_bytes, self.w.size_max_bytes, self.seed);
+        let stamped = self.w.consumers() > 0;
+        let mut values = Values::new(
+            self.w.size_min_bytes,
+            self.w.size_max_bytes,
+            self.seed,
+            stamped,
+        );
         let mut keys = Keys::new(&self.w);
         let mut rng = Rng::new(self.seed);
+        // Shared names: a record clones a reference, not the name.
+        let topics: Vec<Arc<str>> = self.topics.iter().map(|t| Arc::from(t.as_str())).collect();
         let mut now = clock.now_ns();
         for i in 0..self.plan.records_max {
             let intended = match self.plan.rate_per_s {
@@ -486,9 +494,10 @@ impl ProducerJob {
                 self.stats.on_paced_send(self.index, intended, sent);
             }
             let size = values.size(&mut rng);
-            let topic = &self.topics[i as usize % self.topics.len()];
+            let topic = &topics[i as usize % topics.len()];
             let mut record = ProducerRecord::new(topic.clone(), values.next(size, intended));
             record.key = keys.next(&mut rng);
+            record.timestamp_ms = Some(clock.wall_ms(intended));
             self.send(record, intended);
         }
         let resends = self.producer.resends();

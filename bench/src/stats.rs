@@ -15,17 +15,30 @@ use crate::report::latency_histogram;
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
     epoch: Instant,
+    /// The wall clock at `epoch`, ms since the Unix epoch.
+    epoch_wall_ms: i64,
 }
 
 impl Clock {
     pub fn new() -> Clock {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("the wall clock is past 1970");
         Clock {
             epoch: Instant::now(),
+            epoch_wall_ms: wall.as_millis() as i64,
         }
     }
 
     pub fn now_ns(&self) -> u64 {
         self.epoch.elapsed().as_nanos() as u64
+    }
+
+    /// The wall-clock time (ms since the Unix epoch) of run-clock reading `ns`: records
+    /// get their create time from the reading the bench already took, so the client does
+    /// not read the wall clock once per record.
+    pub fn wall_ms(&self, ns: u64) -> i64 {
+        self.epoch_wall_ms + (ns / 1_000_000) as i64
     }
 }
 

@@ -61,6 +61,8 @@ pub(crate) struct PendingRecord {
 /// frames it once it knows the batch's sequence number).
 pub(crate) struct DrainedBatch {
     pub tp: TopicPartition,
+    /// `tp.topic`, shared by every report of the batch.
+    pub topic: Arc<str>,
     pub builder: BatchBuilder,
     pub records: Vec<PendingRecord>,
     pub created: Instant,
@@ -101,6 +103,8 @@ pub(crate) struct AccumulatorConfig {
 
 /// One topic's part of the accumulator: one map lookup per record finds all of it.
 struct TopicState {
+    /// The name, shared with the reports of its records.
+    name: Arc<str>,
     /// Where its records may go, as of a metadata generation.
     route: Option<Route>,
     keyless: Keyless,
@@ -223,6 +227,7 @@ impl Accumulator {
         if !self.topics.contains_key(topic) {
             let keyless = Keyless::new(self.config.keyless, self.config.keyless_start);
             let state = TopicState {
+                name: Arc::from(topic),
                 route: None,
                 keyless,
                 queues: BTreeMap::new(),
@@ -359,6 +364,7 @@ impl Accumulator {
         self.open_capacity_bytes -= batch.capacity_bytes;
         Some(DrainedBatch {
             tp: tp.clone(),
+            topic: state.name.clone(),
             builder: batch.builder,
             records: batch.records,
             created: batch.created,

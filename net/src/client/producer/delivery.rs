@@ -9,7 +9,7 @@ use crate::client::error::ClientError;
 /// Where a record ended up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordMetadata {
-    pub topic: String,
+    pub topic: Arc<str>,
     pub partition: u32,
     /// The record's offset; `None` with acks=0 (the broker does not answer).
     pub offset: Option<u64>,
