@@ -332,7 +332,9 @@ fn run_on_topics(
     topics: &[String],
     progress: bool,
 ) -> Result<RunResult, DriverError> {
-    let topics = Arc::new(topics.to_vec());
+    // Shared names: a record clones a reference, not the name.
+    let topics: Arc<Vec<Arc<str>>> =
+        Arc::new(topics.iter().map(|t| Arc::from(t.as_str())).collect());
     let backlog_records = match w.consumer_start {
         ConsumerStart::Backlog => Some(build_backlog(bootstrap, w, &topics, progress)?),
         ConsumerStart::Tail => None,
@@ -402,7 +404,7 @@ fn producer_config(bootstrap: SocketAddr, w: &Workload) -> Result<ProducerConfig
 fn start_producers(
     bootstrap: SocketAddr,
     w: &Workload,
-    topics: &Arc<Vec<String>>,
+    topics: &Arc<Vec<Arc<str>>>,
     stats: &Arc<RunStats>,
     stop: &Arc<AtomicBool>,
     plan: &Plan,
@@ -451,7 +453,7 @@ struct ProducerJob {
     /// This producer's number: its tally in `stats`.
     index: usize,
     w: Workload,
-    topics: Arc<Vec<String>>,
+    topics: Arc<Vec<Arc<str>>>,
     stats: Arc<RunStats>,
     stop: Arc<AtomicBool>,
     plan: Plan,
@@ -473,8 +475,6 @@ impl ProducerJob {
         );
         let mut keys = Keys::new(&self.w);
         let mut rng = Rng::new(self.seed);
-        // Shared names: a record clones a reference, not the name.
-        let topics: Vec<Arc<str>> = self.topics.iter().map(|t| Arc::from(t.as_str())).collect();
         let mut now = clock.now_ns();
         for i in 0..self.plan.records_max {
             let intended = match self.plan.rate_per_s {
@@ -494,7 +494,7 @@ impl ProducerJob {
                 self.stats.on_paced_send(self.index, intended, sent);
             }
             let size = values.size(&mut rng);
-            let topic = &topics[i as usize % topics.len()];
+            let topic = &self.topics[i as usize % self.topics.len()];
             let mut record = ProducerRecord::new(topic.clone(), values.next(size, intended));
             record.key = keys.next(&mut rng);
             record.timestamp_ms = Some(clock.wall_ms(intended));
@@ -570,7 +570,7 @@ fn join_producers(
 fn build_backlog(
     bootstrap: SocketAddr,
     w: &Workload,
-    topics: &Arc<Vec<String>>,
+    topics: &Arc<Vec<Arc<str>>>,
     progress: bool,
 ) -> Result<u64, DriverError> {
     let stats = Arc::new(RunStats::new(Clock::new(), w.producers));
@@ -627,7 +627,7 @@ struct Consumers {
 fn start_consumers(
     bootstrap: SocketAddr,
     w: &Workload,
-    topics: &Arc<Vec<String>>,
+    topics: &Arc<Vec<Arc<str>>>,
     stats: &Arc<RunStats>,
     stop: &Arc<AtomicBool>,
 ) -> Result<Consumers, DriverError> {
@@ -721,7 +721,7 @@ impl Consumers {
 
 struct ConsumerJob {
     consumer: Consumer,
-    topics: Arc<Vec<String>>,
+    topics: Arc<Vec<Arc<str>>>,
     stats: Arc<RunStats>,
     stop: Arc<AtomicBool>,
     assigned: Arc<Vec<AtomicU64>>,
@@ -733,7 +733,7 @@ const POLL_FAILURES_MAX: u32 = 50;
 
 impl ConsumerJob {
     fn run(mut self) -> Result<(), ClientError> {
-        let topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
+        let topics: Vec<&str> = self.topics.iter().map(|t| &**t).collect();
         self.consumer.subscribe(&topics, None)?;
         let mut e2e_us = Vec::new();
         let mut failures = 0;

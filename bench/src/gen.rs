@@ -19,10 +19,10 @@ pub use cfa_net::client::retry::XorShift as Rng;
 /// kafka-producer-perf-test and OMB send one payload over and over; building a copy per
 /// record was ~6% of a max-rate run's CPU, work a real producer's data arrives without.
 pub struct Values {
-    template: Vec<u8>,
+    /// The payload: what unstamped values are slices of, and stamped ones copies of.
+    template: Bytes,
+    stamped: bool,
     chunk: BytesMut,
-    /// `None`: stamped values.
-    shared: Option<Bytes>,
     size_min_bytes: usize,
     size_max_bytes: usize,
 }
@@ -36,8 +36,8 @@ impl Values {
             .map(|_| ALPHABET[rng.below(ALPHABET.len() as u64) as usize])
             .collect();
         Values {
-            shared: (!stamped).then(|| Bytes::copy_from_slice(&template)),
-            template,
+            template: Bytes::from(template),
+            stamped,
             chunk: BytesMut::new(),
             size_min_bytes,
             size_max_bytes,
@@ -62,8 +62,8 @@ impl Values {
             size <= self.size_max_bytes,
             "a value within the workload's sizes"
         );
-        if let Some(shared) = &self.shared {
-            return shared.slice(..size);
+        if !self.stamped {
+            return self.template.slice(..size);
         }
         if self.chunk.capacity() < size {
             self.chunk = BytesMut::with_capacity(self.size_max_bytes.max(1) * VALUE_CHUNK_RECORDS);
