@@ -97,7 +97,7 @@ fn describe_lines(g: &GroupDescription) -> Vec<String> {
     .to_vec()];
     for o in &g.offsets {
         rows.push(vec![
-            o.partition.topic.clone(),
+            o.partition.topic.to_string(),
             o.partition.partition.to_string(),
             or_dash(o.committed),
             or_dash(o.log_end_offset),

@@ -503,17 +503,17 @@ impl GroupCoordinator {
             check_len("topic name", &tp.topic, TOPIC_NAME_BYTES_MAX)?;
             let exists = self
                 .topics
-                .get(&tp.topic)
+                .get(&*tp.topic)
                 .is_some_and(|&n| tp.partition < n);
             if !exists {
                 return Err(GroupError::UnknownTopicOrPartition {
-                    topic: tp.topic.clone(),
+                    topic: tp.topic.to_string(),
                     partition: tp.partition,
                 });
             }
             if entry.metadata.len() > self.config.offset_metadata_bytes_max {
                 return Err(GroupError::OffsetMetadataTooLarge {
-                    topic: tp.topic.clone(),
+                    topic: tp.topic.to_string(),
                     partition: tp.partition,
                     bytes: entry.metadata.len(),
                     max: self.config.offset_metadata_bytes_max,

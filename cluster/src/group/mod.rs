@@ -15,6 +15,7 @@ pub mod offsets;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 pub use api::{
     CommitEntry, CommitRequest, CoordinatorConfig, Effect, GroupDescription, GroupListing,
@@ -38,14 +39,24 @@ pub type Assignment = BTreeMap<String, Vec<u32>>;
 /// One partition of one topic.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TopicPartition {
-    pub topic: String,
+    /// Shared: clients copy a partition's name into every record, report and request
+    /// they build for it, and a reference count is cheaper than an allocation each time.
+    pub topic: Arc<str>,
     pub partition: u32,
 }
 
 impl TopicPartition {
     pub fn new(topic: &str, partition: u32) -> Self {
         TopicPartition {
-            topic: topic.to_owned(),
+            topic: Arc::from(topic),
+            partition,
+        }
+    }
+
+    /// With a name already shared (no copy of it).
+    pub fn shared(topic: &Arc<str>, partition: u32) -> Self {
+        TopicPartition {
+            topic: Arc::clone(topic),
             partition,
         }
     }

@@ -43,7 +43,7 @@ impl OffsetKey {
     pub fn new(group_id: &str, tp: &TopicPartition) -> Self {
         OffsetKey {
             group_id: group_id.to_owned(),
-            topic: tp.topic.clone(),
+            topic: tp.topic.to_string(),
             partition: tp.partition,
         }
     }

@@ -206,7 +206,8 @@ impl ConsumerConfig {
 /// One consumed record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerRecord {
-    pub topic: String,
+    /// Shared by every record of the partition (one reference count, not a copy, each).
+    pub topic: Arc<str>,
     pub partition: u32,
     pub offset: u64,
     pub timestamp_ms: i64,
@@ -217,7 +218,7 @@ pub struct ConsumerRecord {
 
 impl ConsumerRecord {
     pub fn topic_partition(&self) -> TopicPartition {
-        TopicPartition::new(&self.topic, self.partition)
+        TopicPartition::shared(&self.topic, self.partition)
     }
 }
 
@@ -478,7 +479,7 @@ impl Consumer {
         }
         let topics: Vec<String> = partitions
             .iter()
-            .map(|tp| tp.topic.clone())
+            .map(|tp| tp.topic.to_string())
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
@@ -759,7 +760,7 @@ impl Consumer {
             OffsetReset::Latest => OffsetSpec::Latest,
             OffsetReset::None => {
                 return Err(ClientError::NoOffset {
-                    topic: reset[0].topic.clone(),
+                    topic: reset[0].topic.to_string(),
                     partition: reset[0].partition,
                 })
             }
@@ -901,10 +902,10 @@ impl Consumer {
                 leader_epoch: -1,
                 metadata: String::new(),
             };
-            match topics.last_mut().filter(|t| t.name == tp.topic) {
+            match topics.last_mut().filter(|t| t.name == *tp.topic) {
                 Some(t) => t.partitions.push(partition),
                 None => topics.push(OffsetCommitTopic {
-                    name: tp.topic.clone(),
+                    name: tp.topic.to_string(),
                     partitions: vec![partition],
                 }),
             }

@@ -215,7 +215,7 @@ impl MetadataCache {
     }
 
     pub fn leader(&self, tp: &TopicPartition) -> Option<NodeId> {
-        self.topics.get(&tp.topic)?.leader(tp.partition)
+        self.topics.get(&*tp.topic)?.leader(tp.partition)
     }
 
     pub fn broker_addr(&self, node: NodeId) -> Option<&str> {

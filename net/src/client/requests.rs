@@ -54,7 +54,7 @@ pub(crate) fn list_offsets(
 ) -> Result<BTreeMap<TopicPartition, ListedOffset>, ClientError> {
     let topics: Vec<String> = tps
         .iter()
-        .map(|tp| tp.topic.clone())
+        .map(|tp| tp.topic.to_string())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -109,7 +109,7 @@ fn by_leader(
         let info = cluster.wait_for_topic(&tp.topic, deadline)?;
         if tp.partition >= info.partition_count() {
             return Err(ClientError::UnknownPartition {
-                topic: tp.topic.clone(),
+                topic: tp.topic.to_string(),
                 partition: tp.partition,
                 count: info.partition_count(),
             });
@@ -170,7 +170,7 @@ fn list_on(
         let answer = response
             .topics
             .iter()
-            .filter(|t| t.name == tp.topic)
+            .filter(|t| t.name == *tp.topic)
             .flat_map(|t| t.partitions.iter())
             .find(|p| p.partition == tp.partition);
         let outcome = match answer {

@@ -502,9 +502,9 @@ impl GroupService {
                 leader_epoch: committed.as_ref().map_or(-1, |c| c.leader_epoch),
                 metadata: committed.map(|c| c.metadata).unwrap_or_default(),
             };
-            let at = *index.entry(tp.topic.clone()).or_insert_with(|| {
+            let at = *index.entry(tp.topic.to_string()).or_insert_with(|| {
                 topics.push(OffsetFetchTopic {
-                    name: tp.topic.clone(),
+                    name: tp.topic.to_string(),
                     partitions: Vec::new(),
                 });
                 topics.len() - 1

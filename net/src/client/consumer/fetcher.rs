@@ -36,10 +36,10 @@ pub(crate) fn fetch_request(
             fetch_offset: at.offset,
             partition_max_bytes: s.partition_max_bytes,
         };
-        match topics.last_mut().filter(|t| t.name == at.tp.topic) {
+        match topics.last_mut().filter(|t| t.name == *at.tp.topic) {
             Some(t) => t.partitions.push(partition),
             None => topics.push(FetchTopic {
-                name: at.tp.topic.clone(),
+                name: at.tp.topic.to_string(),
                 partitions: vec![partition],
             }),
         }
@@ -83,7 +83,7 @@ pub(crate) fn outcomes(
             let answer = response
                 .topics
                 .iter()
-                .filter(|t| t.name == at.tp.topic)
+                .filter(|t| t.name == *at.tp.topic)
                 .flat_map(|t| t.partitions.iter())
                 .find(|p| p.partition == at.tp.partition);
             let Some(p) = answer else {

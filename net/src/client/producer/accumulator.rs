@@ -348,7 +348,7 @@ impl Accumulator {
     /// Takes the oldest batch of `tp`. A batch taken before it was full completes it
     /// for the sticky partitioner (sent after linger: the next records go elsewhere).
     pub fn take(&mut self, tp: &TopicPartition) -> Option<DrainedBatch> {
-        let state = self.topics.get_mut(&tp.topic)?;
+        let state = self.topics.get_mut(&*tp.topic)?;
         let queue = state.queues.get_mut(&tp.partition)?;
         let batch = queue.pop_front()?;
         if queue.is_empty() {
@@ -390,7 +390,7 @@ impl Accumulator {
         for tp in tps {
             while self
                 .topics
-                .get(&tp.topic)
+                .get(&*tp.topic)
                 .and_then(|state| state.queues.get(&tp.partition))
                 .and_then(|q| q.front())
                 .is_some_and(|b| b.created <= cutoff)

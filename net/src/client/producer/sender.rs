@@ -753,10 +753,10 @@ fn produce_topics(batches: &[Batch]) -> Vec<ProduceTopic> {
             partition: b.tp.partition,
             batches: vec![b.bytes.clone()],
         };
-        match topics.iter_mut().find(|t| t.name == b.tp.topic) {
+        match topics.iter_mut().find(|t| t.name == *b.tp.topic) {
             Some(t) => t.partitions.push(partition),
             None => topics.push(ProduceTopic {
-                name: b.tp.topic.clone(),
+                name: b.tp.topic.to_string(),
                 partitions: vec![partition],
             }),
         }
@@ -770,7 +770,7 @@ fn find_partition<'a>(
 ) -> Option<&'a ProducePartitionResponse> {
     r.topics
         .iter()
-        .filter(|t| t.name == tp.topic)
+        .filter(|t| t.name == *tp.topic)
         .flat_map(|t| t.partitions.iter())
         .find(|p| p.partition == tp.partition)
 }
