@@ -60,9 +60,8 @@ pub(crate) struct PendingRecord {
 /// A batch taken from the accumulator: records encoded, not yet framed (the sender
 /// frames it once it knows the batch's sequence number).
 pub(crate) struct DrainedBatch {
+    /// Its name is the accumulator's shared one, which every report of the batch shares.
     pub tp: TopicPartition,
-    /// `tp.topic`, shared by every report of the batch.
-    pub topic: Arc<str>,
     pub builder: BatchBuilder,
     pub records: Vec<PendingRecord>,
     pub created: Instant,
@@ -363,8 +362,7 @@ impl Accumulator {
         assert!(batch.capacity_bytes <= self.open_capacity_bytes);
         self.open_capacity_bytes -= batch.capacity_bytes;
         Some(DrainedBatch {
-            tp: tp.clone(),
-            topic: state.name.clone(),
+            tp: TopicPartition::shared(&state.name, tp.partition),
             builder: batch.builder,
             records: batch.records,
             created: batch.created,

@@ -95,9 +95,8 @@ pub(crate) fn spawn(
 
 /// A sealed batch: framed, stamped, ready to go (again).
 struct Batch {
+    /// `tp.topic` is shared by the batch's reports (no name copied per record).
     tp: TopicPartition,
-    /// `tp.topic`, shared by the batch's reports (no name copied per record).
-    topic: Arc<str>,
     records: Vec<PendingRecord>,
     bytes: Bytes,
     record_count: u32,
@@ -421,7 +420,6 @@ impl Sender {
         {
             Ok(bytes) => Some(Batch {
                 tp: drained.tp,
-                topic: drained.topic,
                 records: drained.records,
                 bytes: bytes.freeze(),
                 record_count: count,
@@ -631,7 +629,7 @@ impl Sender {
         let handler = self.shared.handler.as_ref();
         for (i, r) in b.records.into_iter().enumerate() {
             let meta = RecordMetadata {
-                topic: b.topic.clone(),
+                topic: Arc::clone(&b.tp.topic),
                 partition: b.tp.partition,
                 offset: base_offset.map(|base| base + i as u64),
                 timestamp_ms: append_time_ms.unwrap_or(r.timestamp_ms),
@@ -868,7 +866,6 @@ mod tests {
     fn produce_topics_group_by_topic_in_order() {
         let mk = |t: &str, p: u32| Batch {
             tp: TopicPartition::new(t, p),
-            topic: Arc::from(t),
             records: Vec::new(),
             bytes: Bytes::from_static(b"x"),
             record_count: 1,
