@@ -329,12 +329,12 @@ impl Accumulator {
         let all = drain_all || self.flushing > 0;
         let mut ready = Vec::new();
         let mut next: Option<Instant> = None;
-        for (topic, state) in &self.topics {
+        for state in self.topics.values() {
             for (&partition, queue) in &state.queues {
                 let Some(front) = queue.front() else { continue };
                 let due = front.created + self.config.linger;
                 if all || front.full || queue.len() > 1 || due <= now {
-                    ready.push(TopicPartition::new(topic, partition));
+                    ready.push(TopicPartition::shared(&state.name, partition));
                 } else {
                     next = Some(next.map_or(due, |n: Instant| n.min(due)));
                 }
@@ -376,13 +376,13 @@ impl Accumulator {
         let mut expired = Vec::new();
         let tps: Vec<TopicPartition> = self
             .topics
-            .iter()
-            .flat_map(|(t, state)| {
+            .values()
+            .flat_map(|state| {
                 state
                     .queues
                     .iter()
                     .filter(|(_, q)| q.front().is_some_and(|b| b.created <= cutoff))
-                    .map(move |(p, _)| TopicPartition::new(t, *p))
+                    .map(move |(p, _)| TopicPartition::shared(&state.name, *p))
             })
             .collect();
         for tp in tps {
