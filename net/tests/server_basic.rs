@@ -85,6 +85,84 @@ fn produce_fetch_and_metadata_on_two_shards() {
     broker.shutdown().expect("clean shutdown");
 }
 
+/// One fetch of many partitions on two shards: each answer in the request's order with
+/// its own partition's records, whether the reads run at once (budgets fit the total) or
+/// one after another (they do not: each gets what the ones before left).
+#[test]
+fn a_fetch_of_many_partitions_answers_each_in_request_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = start(dir.path(), 2);
+    let mut raw = RawClient::connect(broker.local_addr()).expect("connect");
+    assert_eq!(raw.create_topic("a", 4).error_code, ErrorCode::None);
+    assert_eq!(raw.create_topic("b", 2).error_code, ErrorCode::None);
+    let fill = |raw: &mut RawClient, t: &str, p: u32| {
+        let v = format!("{t}{p}");
+        let r = raw.produce(t, p, vec![batch(&[&v, &v], ProducerStamp::NONE)], Acks::All);
+        assert_eq!(r.error_code, ErrorCode::None, "{r:?}");
+        let r = raw.produce(t, p, vec![batch(&[&v], ProducerStamp::NONE)], Acks::All);
+        assert_eq!(r.error_code, ErrorCode::None, "{r:?}");
+    };
+    for p in 0..4 {
+        fill(&mut raw, "a", p);
+    }
+    for p in 0..2 {
+        fill(&mut raw, "b", p);
+    }
+    // Partition 9 of "a" does not exist: an error in its place, the others served.
+    let order: [(&str, &[u32]); 2] = [("a", &[3, 0, 9, 2, 1]), ("b", &[1, 0])];
+    let request = |max_bytes: u32, partition_max_bytes: u32| {
+        Request::Fetch(FetchRequest {
+            replica_id: None,
+            max_wait_ms: 0,
+            min_bytes: 1,
+            max_bytes,
+            topics: order
+                .iter()
+                .map(|(t, ps)| FetchTopic {
+                    name: (*t).into(),
+                    partitions: ps
+                        .iter()
+                        .map(|p| FetchPartition {
+                            partition: *p,
+                            fetch_offset: 0,
+                            partition_max_bytes,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        })
+    };
+    // At once: 1 MiB each fits the total. Sequential: a total of 1 byte, so the first
+    // partition gets one batch and the rest none (Kafka's budget).
+    for (max_bytes, whole) in [(64 << 20, true), (1, false)] {
+        let Response::Fetch(f) = raw.call(request(max_bytes, 1 << 20)) else {
+            panic!("not a fetch response");
+        };
+        let mut first = true;
+        for ((t, ps), got) in order.iter().zip(&f.topics) {
+            assert_eq!(&got.name, t);
+            let answered: Vec<u32> = got.partitions.iter().map(|p| p.partition).collect();
+            assert_eq!(&answered, ps);
+            for part in &got.partitions {
+                if part.partition == 9 {
+                    assert_eq!(part.error_code, ErrorCode::UnknownPartition);
+                    continue;
+                }
+                assert_eq!(part.error_code, ErrorCode::None, "{part:?}");
+                let v = format!("{t}{}", part.partition);
+                let want: Vec<&str> = match (whole, first) {
+                    (true, _) => vec![&v, &v, &v],
+                    (false, true) => vec![&v, &v],
+                    (false, false) => vec![],
+                };
+                assert_eq!(values(&part.batches), want, "{t}-{}", part.partition);
+                first = false;
+            }
+        }
+    }
+    broker.shutdown().expect("clean shutdown");
+}
+
 #[test]
 fn long_poll_returns_when_data_arrives() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -284,7 +284,89 @@ async fn fetch(shard: &Rc<Shard>, r: FetchRequest) -> FetchResponse {
 }
 
 /// One pass over the partitions, each read on its owner, within the byte budgets.
+///
+/// When every partition's budget fits the request's total (the usual case: 1 MiB per
+/// partition against 50 MiB), all reads start at once, so a fetch costs one read's time,
+/// not the sum of a cross-shard hop and a read per partition. Otherwise partitions are
+/// read one after another and each gets what the ones before it left (Kafka's order).
 async fn fetch_once(
+    shard: &Rc<Shard>,
+    r: &FetchRequest,
+    max_total: usize,
+) -> (FetchResponse, usize) {
+    let budgets_sum = r
+        .topics
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .map(|p| (p.partition_max_bytes as usize).max(1))
+        .fold(0usize, usize::saturating_add);
+    if budgets_sum <= max_total {
+        fetch_concurrent(shard, r).await
+    } else {
+        fetch_sequential(shard, r, max_total).await
+    }
+}
+
+/// Reads one partition on its owner with `max_bytes`; an unknown partition is an error
+/// entry, not a read.
+async fn fetch_partition(
+    shard: &Rc<Shard>,
+    topic: &str,
+    partition: u32,
+    offset: u64,
+    max_bytes: usize,
+) -> crate::protocol::FetchPartitionResponse {
+    if let Err((code, msg)) = check_partition(shard, topic, partition) {
+        return fetch_error(partition, code, msg);
+    }
+    let req = ShardRequest::Fetch {
+        topic: topic.to_owned(),
+        partition,
+        offset,
+        max_bytes,
+    };
+    match shard.call(shard.owner(topic, partition), req).await {
+        ShardReply::Fetch(f) => f,
+        other => fetch_error(
+            partition,
+            ErrorCode::Unknown,
+            format!("internal: {other:?}"),
+        ),
+    }
+}
+
+/// Every partition read at once, each within its own budget (they all fit the total).
+async fn fetch_concurrent(shard: &Rc<Shard>, r: &FetchRequest) -> (FetchResponse, usize) {
+    let reads = r.topics.iter().flat_map(|t| {
+        t.partitions.iter().map(|p| {
+            let budget = (p.partition_max_bytes as usize).max(1);
+            fetch_partition(shard, &t.name, p.partition, p.fetch_offset, budget)
+        })
+    });
+    let mut parts = futures_util::future::join_all(reads).await.into_iter();
+    let mut total = 0usize;
+    let topics = r
+        .topics
+        .iter()
+        .map(|t| {
+            let partitions: Vec<_> = parts.by_ref().take(t.partitions.len()).collect();
+            total += partitions
+                .iter()
+                .flat_map(|p| &p.batches)
+                .map(|b| b.len())
+                .sum::<usize>();
+            FetchTopicResponse {
+                name: t.name.clone(),
+                partitions,
+            }
+        })
+        .collect();
+    assert!(parts.next().is_none(), "one answer per requested partition");
+    (response(topics), total)
+}
+
+/// Partitions read in order, each within what the ones before it left of the total.
+async fn fetch_sequential(
     shard: &Rc<Shard>,
     r: &FetchRequest,
     max_total: usize,
@@ -294,29 +376,14 @@ async fn fetch_once(
     for t in &r.topics {
         let mut parts = Vec::with_capacity(t.partitions.len());
         for p in &t.partitions {
-            if let Err((code, msg)) = check_partition(shard, &t.name, p.partition) {
-                parts.push(fetch_error(p.partition, code, msg));
-                continue;
-            }
-            // Kafka: the first partition may exceed the budget by one batch; a zero
-            // budget still returns at least one batch if any.
+            // Kafka: a partition may exceed its budget by one batch (the log returns at
+            // least one); once the total is spent, the rest get offsets only.
             let budget = (p.partition_max_bytes as usize)
                 .min(max_total.saturating_sub(total))
                 .max(1);
-            let req = ShardRequest::Fetch {
-                topic: t.name.clone(),
-                partition: p.partition,
-                offset: p.fetch_offset,
-                max_bytes: if total >= max_total { 0 } else { budget },
-            };
-            let resp = match shard.call(shard.owner(&t.name, p.partition), req).await {
-                ShardReply::Fetch(f) => f,
-                other => fetch_error(
-                    p.partition,
-                    ErrorCode::Unknown,
-                    format!("internal: {other:?}"),
-                ),
-            };
+            let max_bytes = if total >= max_total { 0 } else { budget };
+            let resp =
+                fetch_partition(shard, &t.name, p.partition, p.fetch_offset, max_bytes).await;
             total += resp.batches.iter().map(|b| b.len()).sum::<usize>();
             parts.push(resp);
         }
@@ -325,13 +392,14 @@ async fn fetch_once(
             partitions: parts,
         });
     }
-    (
-        FetchResponse {
-            throttle_time_ms: 0,
-            topics,
-        },
-        total,
-    )
+    (response(topics), total)
+}
+
+fn response(topics: Vec<FetchTopicResponse>) -> FetchResponse {
+    FetchResponse {
+        throttle_time_ms: 0,
+        topics,
+    }
 }
 
 /// Long polling: waits until a requested partition gets data past its fetch offset.

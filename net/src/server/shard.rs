@@ -64,6 +64,7 @@ pub(crate) enum ShardRequest {
         topic: String,
         partition: u32,
         offset: u64,
+        /// At most this much (at least one batch, if any); 0: offsets only, no batches.
         max_bytes: usize,
     },
     /// Answer when any of these partitions has data at or past the offset, or after wait_ms.
@@ -641,7 +642,13 @@ impl Shard {
         // One broker: the high watermark is what the leader has written.
         let hw = o.written;
         part.metrics.set_offsets(&o);
-        match part.log.read(offset, max_bytes, hw).await {
+        // No room left in the response: offsets only (the log would return one batch).
+        let read = if max_bytes == 0 {
+            Ok(Vec::new())
+        } else {
+            part.log.read(offset, max_bytes, hw).await
+        };
+        match read {
             Ok(batches) => {
                 // Counted where they are read: a long-poll pass that the receiving shard
                 // discards (below min_bytes) counts too.
