@@ -160,6 +160,15 @@ pub const FETCH_MAX_BYTES_DEFAULT: u32 = 50 << 20;
 /// max.partition.fetch.bytes (1 MiB).
 pub const MAX_PARTITION_FETCH_BYTES_DEFAULT: u32 = 1 << 20;
 
+/// Records a consumer may hold per partition and still fetch it again (1 MiB, as
+/// counted by the subscription: payload plus the record itself). The next fetch then
+/// travels while the application works through the last one; 0 fetches only an empty
+/// partition (Kafka's rule). A partition holds at most this plus one fetch.
+pub const PARTITION_PREFETCH_BYTES_DEFAULT: u32 = 1 << 20;
+
+/// The most `partition_prefetch_bytes` may be (64 MiB per partition).
+pub const PARTITION_PREFETCH_BYTES_MAX: u32 = 64 << 20;
+
 /// fetch.max.wait.ms (500 ms): how long the broker may hold a fetch for fetch.min.bytes.
 pub const FETCH_MAX_WAIT_MS_DEFAULT: u32 = 500;
 

@@ -35,8 +35,9 @@ use crate::constants::{
     ASSIGNORS_DEFAULT, AUTO_COMMIT_INTERVAL_MS_DEFAULT, CONNECT_TIMEOUT_MS_DEFAULT,
     FETCH_MAX_BYTES_DEFAULT, FETCH_MAX_WAIT_MS_DEFAULT, FETCH_MIN_BYTES_DEFAULT,
     HEARTBEAT_INTERVAL_MS_DEFAULT, MAX_PARTITION_FETCH_BYTES_DEFAULT, MAX_POLL_RECORDS_DEFAULT,
-    METADATA_MAX_AGE_MS_DEFAULT, REBALANCE_TIMEOUT_MS_DEFAULT, REQUEST_TIMEOUT_MS_DEFAULT,
-    RETRY_BACKOFF_MAX_MS_DEFAULT, RETRY_BACKOFF_MS_DEFAULT, SESSION_TIMEOUT_MS_DEFAULT,
+    METADATA_MAX_AGE_MS_DEFAULT, PARTITION_PREFETCH_BYTES_DEFAULT, PARTITION_PREFETCH_BYTES_MAX,
+    REBALANCE_TIMEOUT_MS_DEFAULT, REQUEST_TIMEOUT_MS_DEFAULT, RETRY_BACKOFF_MAX_MS_DEFAULT,
+    RETRY_BACKOFF_MS_DEFAULT, SESSION_TIMEOUT_MS_DEFAULT,
 };
 use crate::protocol::{
     ErrorCode, JoinGroupRequest, LeaveGroupRequest, NodeId, OffsetCommitPartition,
@@ -83,6 +84,9 @@ pub struct ConsumerConfig {
     pub max_poll_records: usize,
     pub fetch_max_bytes: u32,
     pub max_partition_fetch_bytes: u32,
+    /// A partition is fetched again while fewer than this many bytes of it are buffered
+    /// (0: only when nothing is; see `PARTITION_PREFETCH_BYTES_DEFAULT`).
+    pub partition_prefetch_bytes: u32,
     pub fetch_max_wait_ms: u32,
     pub fetch_min_bytes: u32,
     pub enable_auto_commit: bool,
@@ -112,6 +116,7 @@ impl Default for ConsumerConfig {
             max_poll_records: MAX_POLL_RECORDS_DEFAULT,
             fetch_max_bytes: FETCH_MAX_BYTES_DEFAULT,
             max_partition_fetch_bytes: MAX_PARTITION_FETCH_BYTES_DEFAULT,
+            partition_prefetch_bytes: PARTITION_PREFETCH_BYTES_DEFAULT,
             fetch_max_wait_ms: FETCH_MAX_WAIT_MS_DEFAULT,
             fetch_min_bytes: FETCH_MIN_BYTES_DEFAULT,
             enable_auto_commit: true,
@@ -163,6 +168,12 @@ impl ConsumerConfig {
         if self.max_partition_fetch_bytes == 0 || self.fetch_max_bytes == 0 {
             return fail("fetch_max_bytes and max_partition_fetch_bytes must be positive".into());
         }
+        if self.partition_prefetch_bytes > PARTITION_PREFETCH_BYTES_MAX {
+            return fail(format!(
+                "partition_prefetch_bytes {} exceeds the most allowed, {PARTITION_PREFETCH_BYTES_MAX}",
+                self.partition_prefetch_bytes
+            ));
+        }
         if self.fetch_min_bytes > self.fetch_max_bytes {
             return fail(format!(
                 "fetch_min_bytes {} exceeds fetch_max_bytes {}",
@@ -198,6 +209,7 @@ impl ConsumerConfig {
             min_bytes: self.fetch_min_bytes,
             max_bytes: self.fetch_max_bytes,
             partition_max_bytes: self.max_partition_fetch_bytes,
+            prefetch_bytes: self.partition_prefetch_bytes as usize,
             check_crcs: self.check_crcs,
         }
     }
@@ -600,7 +612,7 @@ impl Consumer {
             .flat_map(|f| f.positions.iter().map(|p| p.tp.clone()))
             .collect();
         let mut by_node: BTreeMap<NodeId, Vec<FetchPosition>> = BTreeMap::new();
-        for at in self.subs.fetchable() {
+        for at in self.subs.fetchable(self.settings.prefetch_bytes) {
             if busy.contains(&at.tp) {
                 continue;
             }

@@ -20,6 +20,8 @@ pub(crate) struct FetchSettings {
     pub min_bytes: u32,
     pub max_bytes: u32,
     pub partition_max_bytes: u32,
+    /// See `ConsumerConfig::partition_prefetch_bytes`.
+    pub prefetch_bytes: usize,
     pub check_crcs: bool,
 }
 
@@ -169,6 +171,7 @@ mod tests {
             min_bytes: 1,
             max_bytes: u32::MAX,
             partition_max_bytes: 1 << 20,
+            prefetch_bytes: 0,
             check_crcs: true,
         }
     }

@@ -4,10 +4,14 @@
 //! Pure: fetch results come in as decoded records, nothing here does I/O.
 //!
 //! Rules that make delivery at-least-once and in order:
-//! - a partition is fetched only when it has a position and nothing buffered, from its
-//!   position;
-//! - fetched records below the position are dropped (a batch is returned whole, so its
-//!   first records may precede the position), and records arrive in offset order;
+//! - a partition is fetched only when it has a position, from its fetch offset: the
+//!   position when nothing is buffered, else just past the last buffered record. It is
+//!   fetched again while records are still buffered (prefetch: the next fetch travels
+//!   while the application works through the last one) as long as fewer than
+//!   `prefetch_bytes` are buffered, so a partition holds at most that plus one fetch;
+//! - a fetch is kept only if it still starts at the fetch offset; its records below that
+//!   offset are dropped (a batch is returned whole, so its first records may precede
+//!   it), and records arrive in offset order;
 //! - returning a record moves the position past it; a commit commits positions, so only
 //!   records `poll` already returned are covered;
 //! - `seek`, reassignment and resets bump the partition's epoch: a fetch sent before is
@@ -33,6 +37,8 @@ struct PartitionState {
     /// Where a missing position comes from.
     source: PositionSource,
     buffered: VecDeque<ConsumerRecord>,
+    /// `record_bytes` of everything in `buffered` (what the prefetch limit counts).
+    buffered_bytes: usize,
     /// Bumped whenever the position is set from outside the fetch path.
     epoch: u64,
     high_watermark: Option<u64>,
@@ -44,10 +50,43 @@ impl PartitionState {
             position: None,
             source: PositionSource::Committed,
             buffered: VecDeque::new(),
+            buffered_bytes: 0,
             epoch: 0,
             high_watermark: None,
         }
     }
+
+    /// Where the next fetch starts: past the last buffered record, else the position.
+    fn fetch_offset(&self) -> Option<u64> {
+        match self.buffered.back() {
+            Some(r) => Some(r.offset + 1),
+            None => self.position,
+        }
+    }
+
+    fn clear_buffer(&mut self) {
+        self.buffered.clear();
+        self.buffered_bytes = 0;
+    }
+
+    fn push(&mut self, r: ConsumerRecord) {
+        self.buffered_bytes += record_bytes(&r);
+        self.buffered.push_back(r);
+    }
+
+    fn pop(&mut self) -> Option<ConsumerRecord> {
+        let r = self.buffered.pop_front()?;
+        self.buffered_bytes -= record_bytes(&r);
+        Some(r)
+    }
+}
+
+/// What a buffered record holds on to, for the prefetch limit: its payload and the
+/// record itself (so records without payload are counted too).
+fn record_bytes(r: &ConsumerRecord) -> usize {
+    let len = |b: &Option<bytes::Bytes>| b.as_ref().map_or(0, |b| b.len());
+    let headers: usize = r.headers.iter().map(|h| h.key.len() + len(&h.value)).sum();
+    std::mem::size_of::<ConsumerRecord>() + len(&r.key) + len(&r.value) + headers
 }
 
 /// One partition to fetch: where from, and the epoch the answer must still match.
@@ -102,7 +141,7 @@ impl Subscription {
         };
         p.position = Some(offset);
         p.source = PositionSource::Committed;
-        p.buffered.clear();
+        p.clear_buffer();
         p.epoch += 1;
         true
     }
@@ -112,7 +151,7 @@ impl Subscription {
         if let Some(p) = self.partitions.get_mut(tp) {
             p.position = None;
             p.source = source;
-            p.buffered.clear();
+            p.clear_buffer();
             p.epoch += 1;
         }
     }
@@ -126,15 +165,16 @@ impl Subscription {
             .collect()
     }
 
-    /// Partitions to fetch now: positioned, nothing buffered.
-    pub fn fetchable(&self) -> Vec<FetchPosition> {
+    /// Partitions to fetch now: positioned, with less than `prefetch_bytes` buffered,
+    /// each from its fetch offset.
+    pub fn fetchable(&self, prefetch_bytes: usize) -> Vec<FetchPosition> {
         self.partitions
             .iter()
-            .filter(|(_, p)| p.buffered.is_empty())
+            .filter(|(_, p)| p.buffered.is_empty() || p.buffered_bytes < prefetch_bytes)
             .filter_map(|(tp, p)| {
                 Some(FetchPosition {
                     tp: tp.clone(),
-                    offset: p.position?,
+                    offset: p.fetch_offset()?,
                     epoch: p.epoch,
                 })
             })
@@ -152,18 +192,18 @@ impl Subscription {
         let Some(p) = self.partitions.get_mut(&at.tp) else {
             return 0;
         };
-        if p.epoch != at.epoch || p.position != Some(at.offset) || !p.buffered.is_empty() {
+        if p.epoch != at.epoch || p.fetch_offset() != Some(at.offset) {
             return 0;
         }
         p.high_watermark = Some(high_watermark);
         let mut next = at.offset;
         for r in records {
-            // Below the position, or out of order (a broken batch): skip.
+            // Below the fetch offset, or out of order (a broken batch): skip.
             if r.offset < next {
                 continue;
             }
             next = r.offset + 1;
-            p.buffered.push_back(r);
+            p.push(r);
         }
         p.buffered.len()
     }
@@ -199,7 +239,7 @@ impl Subscription {
 fn drain_into(parts: &mut [&mut PartitionState], max: usize, out: &mut Vec<ConsumerRecord>) {
     for p in parts.iter_mut() {
         while out.len() < max {
-            let Some(r) = p.buffered.pop_front() else {
+            let Some(r) = p.pop() else {
                 break;
             };
             assert!(
@@ -240,19 +280,19 @@ mod tests {
     fn records_below_the_position_are_skipped_and_positions_advance() {
         let mut s = Subscription::default();
         s.add(&[tp(0)]);
-        assert!(s.fetchable().is_empty(), "no position yet");
+        assert!(s.fetchable(0).is_empty(), "no position yet");
         assert_eq!(
             s.missing_positions(),
             vec![(tp(0), PositionSource::Committed)]
         );
         assert!(s.seek(&tp(0), 5));
-        let at = s.fetchable().pop().expect("fetchable");
+        let at = s.fetchable(0).pop().expect("fetchable");
         assert_eq!(at.offset, 5);
         // The batch starts at 3: records 3 and 4 were consumed already.
         let kept = s.on_fetched(&at, (3..9).map(|o| record(&tp(0), o)), 9);
         assert_eq!(kept, 4);
         assert!(
-            s.fetchable().is_empty(),
+            s.fetchable(0).is_empty(),
             "buffered partitions are not fetched"
         );
         let got: Vec<u64> = s.drain(3).iter().map(|r| r.offset).collect();
@@ -269,7 +309,7 @@ mod tests {
         s.add(&[tp(0), tp(1)]);
         s.seek(&tp(0), 0);
         s.seek(&tp(1), 0);
-        let stale: Vec<FetchPosition> = s.fetchable();
+        let stale: Vec<FetchPosition> = s.fetchable(0);
         s.seek(&tp(0), 100);
         s.remove(&[tp(1)]);
         assert_eq!(s.on_fetched(&stale[0], vec![record(&tp(0), 0)], 1), 0);
@@ -289,7 +329,7 @@ mod tests {
         for p in [0, 1] {
             s.seek(&tp(p), 0);
             let at = s
-                .fetchable()
+                .fetchable(0)
                 .into_iter()
                 .find(|f| f.tp == tp(p))
                 .expect("at");
@@ -304,26 +344,70 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_partition_is_fetched_again_while_less_than_the_prefetch_is_buffered() {
+        let one = record_bytes(&record(&tp(0), 0));
+        let mut s = Subscription::default();
+        s.add(&[tp(0)]);
+        s.seek(&tp(0), 0);
+        let at = s.fetchable(3 * one).pop().expect("fetchable");
+        assert_eq!(s.on_fetched(&at, (0..2).map(|o| record(&tp(0), o)), 2), 2);
+        // Two buffered, room for three: the next fetch starts past the buffer.
+        let next = s.fetchable(3 * one).pop().expect("prefetch");
+        assert_eq!(next.offset, 2);
+        assert!(
+            s.fetchable(0).is_empty(),
+            "no prefetch: buffered is not fetched"
+        );
+        // The application takes one while the prefetch travels; it still lands.
+        assert_eq!(s.drain(1)[0].offset, 0);
+        assert_eq!(s.on_fetched(&next, (1..5).map(|o| record(&tp(0), o)), 5), 4);
+        assert!(s.fetchable(3 * one).is_empty(), "four buffered: full");
+        let got: Vec<u64> = s.drain(10).iter().map(|r| r.offset).collect();
+        assert_eq!(got, vec![1, 2, 3, 4]);
+        assert_eq!(s.fetchable(3 * one).pop().map(|f| f.offset), Some(5));
+        // A prefetch sent before a seek is dropped, and the seek empties the buffer.
+        let at = s.fetchable(3 * one).pop().expect("fetchable");
+        assert_eq!(s.on_fetched(&at, (5..6).map(|o| record(&tp(0), o)), 6), 1);
+        let stale = s.fetchable(3 * one).pop().expect("prefetch");
+        s.seek(&tp(0), 0);
+        assert_eq!(
+            s.on_fetched(&stale, (6..7).map(|o| record(&tp(0), o)), 7),
+            0
+        );
+        assert_eq!(s.fetchable(3 * one).pop().map(|f| f.offset), Some(0));
+        assert!(s.drain(10).is_empty());
+    }
+
     proptest! {
-        /// Whatever the fetches return (overlapping, repeated), the records drained are
-        /// every offset from the start position, each once, in order.
+        /// Whatever the fetches return (overlapping, repeated, landing after the
+        /// application took records), with or without prefetch, the records drained are
+        /// every offset from the start position, each once, in order; and what a
+        /// partition buffers stays within the prefetch limit plus one fetch.
         #[test]
         fn drained_offsets_are_contiguous_and_unique(
             start in 0u64..50,
-            fetches in proptest::collection::vec((0u64..60, 1u64..20), 1..20),
-            batch in 1usize..7,
+            fetches in proptest::collection::vec((0u64..60, 1u64..20, 0usize..4), 1..30),
+            prefetch_records in 0usize..5,
         ) {
+            let one = record_bytes(&record(&tp(0), 0));
+            let prefetch = prefetch_records * one;
             let mut s = Subscription::default();
             s.add(&[tp(0)]);
             s.seek(&tp(0), start);
             let mut seen = Vec::new();
-            for (from, len) in fetches {
-                if let Some(at) = s.fetchable().pop() {
-                    // A fetch returns a contiguous run that starts at or before the position.
+            for (from, len, batch) in fetches {
+                let sent = s.fetchable(prefetch).pop();
+                // The application takes records while the fetch travels.
+                seen.extend(s.drain(batch).into_iter().map(|r| r.offset));
+                if let Some(at) = sent {
+                    // A fetch returns a contiguous run that starts at or before its offset.
                     let first = from.min(at.offset);
                     s.on_fetched(&at, (first..at.offset + len).map(|o| record(&tp(0), o)), 0);
                 }
-                seen.extend(s.drain(batch).into_iter().map(|r| r.offset));
+                let p = s.partitions.get(&tp(0)).expect("assigned");
+                prop_assert!(p.buffered_bytes <= prefetch + 20 * one);
+                prop_assert_eq!(p.buffered_bytes, p.buffered.len() * one);
             }
             seen.extend(s.drain(usize::MAX).into_iter().map(|r| r.offset));
             let expected: Vec<u64> = (start..start + seen.len() as u64).collect();
