@@ -429,6 +429,19 @@ fn seal_batch(
 /// the inflated section. In `MalformedRecord { at }`, `at` is a byte position in the batch,
 /// or in the inflated records section for a compressed batch.
 pub fn decode_records(batch: &Bytes) -> Result<Vec<Record>, BatchError> {
+    let mut records = Vec::new();
+    decode_records_into(batch, &mut records, |r| r)?;
+    Ok(records)
+}
+
+/// [`decode_records`] into the caller's vector: each record, passed through `map`, is
+/// appended to `out` in order, after one reservation for the batch's count. On an error,
+/// `out` may already hold the records before the bad one.
+pub fn decode_records_into<T>(
+    batch: &Bytes,
+    out: &mut Vec<T>,
+    mut map: impl FnMut(Record) -> T,
+) -> Result<(), BatchError> {
     let header = BatchHeader::parse(batch)?;
     let codec = header.codec()?;
     let base = header.base_offset();
@@ -446,14 +459,15 @@ pub fn decode_records(batch: &Bytes) -> Result<Vec<Record>, BatchError> {
         buf: &section,
         pos: start,
     };
-    let mut records = Vec::with_capacity(count.min(section.len() / 8));
+    // A record takes at least 8 bytes: a corrupt count cannot reserve more than that.
+    out.reserve(count.min(section.len() / 8));
     for _ in 0..count {
-        records.push(cur.record(base, first_ts)?);
+        out.push(map(cur.record(base, first_ts)?));
     }
     if cur.pos != section.len() {
         return Err(cur.err("trailing bytes after the last record"));
     }
-    Ok(records)
+    Ok(())
 }
 
 struct Cursor<'a> {

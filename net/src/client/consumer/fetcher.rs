@@ -4,7 +4,7 @@
 //! Pure: the consumer sends the requests and applies the outcomes.
 
 use bytes::Bytes;
-use cfa_engine::batch::{decode_records, validate};
+use cfa_engine::batch::{decode_records_into, validate};
 
 use crate::client::consumer::subscription::FetchPosition;
 use crate::client::consumer::ConsumerRecord;
@@ -139,11 +139,8 @@ pub(crate) fn decode(
                 source,
             })?;
         }
-        let records = decode_records(batch).map_err(|source| ClientError::Batch {
-            context: context(),
-            source,
-        })?;
-        out.extend(records.into_iter().map(|r| ConsumerRecord {
+        // Straight into `out`: no vector per batch, one reservation per batch.
+        let record = |r: cfa_engine::batch::Record| ConsumerRecord {
             topic: tp.topic.clone(),
             partition: tp.partition,
             offset: r.offset,
@@ -151,7 +148,11 @@ pub(crate) fn decode(
             key: r.key,
             value: r.value,
             headers: r.headers,
-        }));
+        };
+        decode_records_into(batch, &mut out, record).map_err(|source| ClientError::Batch {
+            context: context(),
+            source,
+        })?;
     }
     Ok(out)
 }

@@ -197,6 +197,8 @@ impl Subscription {
         }
         p.high_watermark = Some(high_watermark);
         let mut next = at.offset;
+        let records = records.into_iter();
+        p.buffered.reserve(records.size_hint().0);
         for r in records {
             // Below the fetch offset, or out of order (a broken batch): skip.
             if r.offset < next {
@@ -210,9 +212,11 @@ impl Subscription {
 
     /// Up to `max` buffered records, partitions taking turns; positions move past them.
     pub fn drain(&mut self, max: usize) -> Vec<ConsumerRecord> {
-        let mut out = Vec::new();
         let n = self.partitions.len();
-        if n == 0 || max == 0 {
+        let buffered: usize = self.partitions.values().map(|p| p.buffered.len()).sum();
+        // One allocation of the final size (growing by doubling moved every record).
+        let mut out = Vec::with_capacity(max.min(buffered));
+        if n == 0 || max == 0 || buffered == 0 {
             return out;
         }
         let start = self.rotation % n;
