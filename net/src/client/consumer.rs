@@ -720,6 +720,10 @@ impl Consumer {
                 Outcome::OutOfRange(at) => {
                     if self.subs.position(&at.tp) == Some(at.offset) {
                         self.subs.invalidate(&at.tp, PositionSource::ResetPolicy);
+                    } else {
+                        // A prefetch past what is buffered: deliver the buffer first; the
+                        // fetch from the position then meets the reset policy.
+                        self.subs.hold_prefetch(&at);
                     }
                 }
                 Outcome::Stale(tp) => self.cluster.invalidate_topic(&tp.topic),
@@ -1475,6 +1479,10 @@ mod tests {
         check(|c| c.fetch_min_bytes = u32::MAX, "fetch_min_bytes");
         check(|c| c.assignors.clear(), "assignors");
         check(|c| c.auto_commit_interval_ms = 0, "auto_commit_interval_ms");
+        check(
+            |c| c.partition_prefetch_bytes = PARTITION_PREFETCH_BYTES_MAX + 1,
+            "partition_prefetch_bytes",
+        );
     }
 
     #[test]

@@ -39,6 +39,8 @@ struct PartitionState {
     buffered: VecDeque<ConsumerRecord>,
     /// `record_bytes` of everything in `buffered` (what the prefetch limit counts).
     buffered_bytes: usize,
+    /// A prefetch met OffsetOutOfRange: fetch again only once the buffer is empty.
+    prefetch_held: bool,
     /// Bumped whenever the position is set from outside the fetch path.
     epoch: u64,
     high_watermark: Option<u64>,
@@ -51,6 +53,7 @@ impl PartitionState {
             source: PositionSource::Committed,
             buffered: VecDeque::new(),
             buffered_bytes: 0,
+            prefetch_held: false,
             epoch: 0,
             high_watermark: None,
         }
@@ -67,6 +70,12 @@ impl PartitionState {
     fn clear_buffer(&mut self) {
         self.buffered.clear();
         self.buffered_bytes = 0;
+        self.prefetch_held = false;
+    }
+
+    /// Whether the partition may be fetched now, by the prefetch rule.
+    fn wants_fetch(&self, prefetch_bytes: usize) -> bool {
+        self.buffered.is_empty() || (!self.prefetch_held && self.buffered_bytes < prefetch_bytes)
     }
 
     fn push(&mut self, r: ConsumerRecord) {
@@ -77,6 +86,9 @@ impl PartitionState {
     fn pop(&mut self) -> Option<ConsumerRecord> {
         let r = self.buffered.pop_front()?;
         self.buffered_bytes -= record_bytes(&r);
+        if self.buffered.is_empty() {
+            self.prefetch_held = false; // the next fetch is from the position
+        }
         Some(r)
     }
 }
@@ -170,7 +182,7 @@ impl Subscription {
     pub fn fetchable(&self, prefetch_bytes: usize) -> Vec<FetchPosition> {
         self.partitions
             .iter()
-            .filter(|(_, p)| p.buffered.is_empty() || p.buffered_bytes < prefetch_bytes)
+            .filter(|(_, p)| p.wants_fetch(prefetch_bytes))
             .filter_map(|(tp, p)| {
                 Some(FetchPosition {
                     tp: tp.clone(),
@@ -209,6 +221,17 @@ impl Subscription {
             p.push(r);
         }
         p.buffered.len() - before
+    }
+
+    /// `at` was a prefetch the broker answered with OffsetOutOfRange: no more prefetches
+    /// of that partition until its buffer is empty (then it is fetched from the position,
+    /// and a reset follows the policy if that is out of range too). Ignored if stale.
+    pub fn hold_prefetch(&mut self, at: &FetchPosition) {
+        if let Some(p) = self.partitions.get_mut(&at.tp) {
+            if p.epoch == at.epoch && p.fetch_offset() == Some(at.offset) {
+                p.prefetch_held = true;
+            }
+        }
     }
 
     /// Up to `max` buffered records, partitions taking turns; positions move past them.
@@ -382,6 +405,33 @@ mod tests {
         );
         assert_eq!(s.fetchable(3 * one).pop().map(|f| f.offset), Some(0));
         assert!(s.drain(10).is_empty());
+    }
+
+    #[test]
+    fn a_prefetch_out_of_range_waits_for_the_buffer_to_drain() {
+        let one = record_bytes(&record(&tp(0), 0));
+        let mut s = Subscription::default();
+        s.add(&[tp(0)]);
+        s.seek(&tp(0), 0);
+        let at = s.fetchable(4 * one).pop().expect("fetchable");
+        assert_eq!(s.on_fetched(&at, (0..2).map(|o| record(&tp(0), o)), 2), 2);
+        let prefetch = s.fetchable(4 * one).pop().expect("prefetch");
+        assert_eq!(prefetch.offset, 2);
+        s.hold_prefetch(&prefetch);
+        assert!(
+            s.fetchable(4 * one).is_empty(),
+            "held while records are buffered"
+        );
+        assert_eq!(s.drain(1)[0].offset, 0);
+        assert!(s.fetchable(4 * one).is_empty(), "still one buffered");
+        assert_eq!(s.drain(1)[0].offset, 1);
+        // Empty: fetched from the position again (where the reset policy can apply).
+        let again = s.fetchable(4 * one).pop().expect("fetchable when empty");
+        assert_eq!((again.offset, s.position(&tp(0))), (2, Some(2)));
+        // A stale hold (sent before a seek) changes nothing.
+        s.seek(&tp(0), 0);
+        s.hold_prefetch(&prefetch);
+        assert_eq!(s.fetchable(4 * one).pop().map(|f| f.offset), Some(0));
     }
 
     proptest! {
