@@ -350,11 +350,7 @@ async fn fetch_concurrent(shard: &Rc<Shard>, r: &FetchRequest) -> (FetchResponse
         .iter()
         .map(|t| {
             let partitions: Vec<_> = parts.by_ref().take(t.partitions.len()).collect();
-            total += partitions
-                .iter()
-                .flat_map(|p| &p.batches)
-                .map(|b| b.len())
-                .sum::<usize>();
+            total += partitions.iter().map(batch_bytes).sum::<usize>();
             FetchTopicResponse {
                 name: t.name.clone(),
                 partitions,
@@ -384,7 +380,7 @@ async fn fetch_sequential(
             let max_bytes = if total >= max_total { 0 } else { budget };
             let resp =
                 fetch_partition(shard, &t.name, p.partition, p.fetch_offset, max_bytes).await;
-            total += resp.batches.iter().map(|b| b.len()).sum::<usize>();
+            total += batch_bytes(&resp);
             parts.push(resp);
         }
         topics.push(FetchTopicResponse {
@@ -393,6 +389,11 @@ async fn fetch_sequential(
         });
     }
     (response(topics), total)
+}
+
+/// Record-batch bytes in one partition's answer (what the fetch budgets count).
+fn batch_bytes(p: &crate::protocol::FetchPartitionResponse) -> usize {
+    p.batches.iter().map(|b| b.len()).sum()
 }
 
 fn response(topics: Vec<FetchTopicResponse>) -> FetchResponse {
