@@ -239,9 +239,16 @@ async fn produce(shard: &Rc<Shard>, r: ProduceRequest, frame_bytes: usize) -> Pe
         }
     }
     Box::pin(async move {
+        // Awaited together: a partition's wait drives its write round, so awaiting them in
+        // turn held each partition's write until the ones before it were written.
+        let done = futures_util::future::join_all(
+            waits
+                .into_iter()
+                .map(|(topic, w)| async move { (topic, w.await) }),
+        )
+        .await;
         let mut topics: Vec<ProduceTopicResponse> = Vec::new();
-        for (topic, w) in waits {
-            let resp = w.await;
+        for (topic, resp) in done {
             match topics.last_mut() {
                 Some(t) if t.name == topic => t.partitions.push(resp),
                 _ => topics.push(ProduceTopicResponse {
