@@ -53,6 +53,9 @@ pub const ZIPF_TABLE_MAX: u64 = 1_000_000;
 
 /// The pipeline floor (`floor.rs`): at most this many producer/receiver pairs.
 pub const FLOOR_STREAMS_MAX: u32 = 64;
+/// The floor writes at most this many files side by side (one per partition, up to this;
+/// a workload with more partitions gets a floor of this many files).
+pub const FLOOR_FILES_MAX: u32 = 64;
 /// Largest floor batch (bytes); the receiver holds one of this size per stream.
 pub const FLOOR_BATCH_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// Batches a floor producer keeps unacknowledged (as a producer's in-flight requests).
@@ -65,7 +68,8 @@ pub const FLOOR_FALLOCATE_BYTES: u64 = 16 * 1024 * 1024;
 pub const FLOOR_FILE_BYTES_MAX: u64 = 1024 * 1024 * 1024;
 /// A fresh-blocks floor stream deletes its oldest file past this many bytes (disk use).
 pub const FLOOR_STREAM_BYTES_MAX: u64 = 16 * 1024 * 1024 * 1024;
-/// A written-blocks floor stream overwrites one file of this size in a circle.
+/// A written-blocks floor stream overwrites files of this size in all (split among its
+/// files) in a circle.
 pub const FLOOR_WRITTEN_FILE_BYTES: u64 = 256 * 1024 * 1024;
 /// Write size used to write that file once before the run.
 pub const FLOOR_PREWRITE_CHUNK_BYTES: usize = 4 * 1024 * 1024;
