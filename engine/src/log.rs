@@ -1268,6 +1268,41 @@ impl<S: Storage> PartitionLog<S> {
     /// retention.bytes, oldest first. The active segment is never deleted. Returns how many
     /// segments went.
     pub async fn enforce_retention(&self) -> LogResult<usize> {
+        let victims = self.take_expired_segments().await;
+        let deleted = victims.len();
+        // Deleted without the append lock: the segments are already out of the log, and an
+        // unlink takes long on a disk mounted with `discard` (0.2 s per written GiB, the
+        // trims queued behind each other). Holding the lock through them stopped every
+        // partition's appends for ~1.2 s when six partitions rolled together
+        // (max-throughput-1kb: publish max 1.25 s, p99.9 0.75-0.82 s).
+        for (base, file) in victims {
+            // Closed before the unlink, so that the unlink (off this thread) is what frees
+            // the blocks. A reader still holding the file closes it when it is done; a
+            // close error changes nothing for a file about to be deleted.
+            if let Ok(file) = Rc::try_unwrap(file) {
+                let _ = file.close().await;
+            }
+            for path in segment::paths(&self.dir, base) {
+                match self.storage.remove_file(&path).await {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(LogError::io(&self.name, "deleting a segment", e)),
+                }
+            }
+        }
+        if deleted > 0 {
+            self.storage
+                .sync_dir(&self.dir)
+                .await
+                .map_err(self.io_err("syncing the log directory"))?;
+            tracing::info!(log = %self.name, segments = deleted, log_start = self.offsets().log_start, "retention deleted segments");
+        }
+        Ok(deleted)
+    }
+
+    /// Takes the sealed segments past the retention limits out of the log (under the append
+    /// lock, so that sizes and the log start do not move meanwhile): the files to delete.
+    async fn take_expired_segments(&self) -> Vec<(u64, Rc<S::File>)> {
         let _guard = self.append_lock.lock().await;
         let now = self.clock.now_ms();
         let mut victims = Vec::new();
@@ -1293,30 +1328,7 @@ impl<S: Storage> PartitionLog<S> {
             let start = st.log_start();
             st.cache.evict_below(start);
         }
-        let deleted = victims.len();
-        for (base, file) in victims {
-            // Closed before the unlink, so that the unlink (off this thread) is what frees
-            // the blocks. A reader still holding the file closes it when it is done; a
-            // close error changes nothing for a file about to be deleted.
-            if let Ok(file) = Rc::try_unwrap(file) {
-                let _ = file.close().await;
-            }
-            for path in segment::paths(&self.dir, base) {
-                match self.storage.remove_file(&path).await {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(LogError::io(&self.name, "deleting a segment", e)),
-                }
-            }
-        }
-        if deleted > 0 {
-            self.storage
-                .sync_dir(&self.dir)
-                .await
-                .map_err(self.io_err("syncing the log directory"))?;
-            tracing::info!(log = %self.name, segments = deleted, log_start = self.offsets().log_start, "retention deleted segments");
-        }
-        Ok(deleted)
+        victims
     }
 
     /// Makes everything durable and closes the files. The next open finds no torn tail.

@@ -509,6 +509,49 @@ fn retention_by_size_and_time() {
 }
 
 #[test]
+fn appends_go_on_while_retention_deletes_files() {
+    block_on(async {
+        let (_c, clock) = clock();
+        let s = MemStorage::new();
+        let config = LogConfig {
+            retention_bytes: 64 * 1024,
+            ..small_config()
+        };
+        let log = open(&s, config, &clock).await;
+        let t0 = 1_700_000_000_000;
+        for i in 0..60 {
+            log.append(sized_batch(i, 4000, t0)).await.expect("append");
+        }
+        log.flush(Durability::Durable).await.expect("flush");
+        let segments = log.segment_count();
+        assert!(segments >= 3, "{segments} segments");
+        s.hold_removes(true);
+        let mut retention = std::pin::pin!(log.enforce_retention());
+        assert!(
+            futures_lite::future::poll_once(&mut retention)
+                .await
+                .is_none(),
+            "the deletion waits for the held remove"
+        );
+        // The expired segments are out of the log already, and the log takes appends.
+        assert!(log.segment_count() < segments);
+        let start = log.offsets().log_start;
+        assert!(start > 0);
+        let append =
+            futures_lite::future::poll_once(std::pin::pin!(log.append(sized_batch(60, 4000, t0))))
+                .await;
+        assert!(
+            matches!(append, Some(Ok(ref info)) if info.base_offset == 60),
+            "an append finishes while the files are being deleted: {append:?}"
+        );
+        s.hold_removes(false);
+        assert!(retention.await.expect("retention") > 0);
+        log.flush(Durability::Durable).await.expect("flush");
+        assert_eq!(read_all(&log, start).await.len() as u64, 61 - start);
+    });
+}
+
+#[test]
 fn segment_ms_rolls_an_old_segment() {
     block_on(async {
         let (c, clock) = clock();

@@ -44,6 +44,8 @@ struct Fs {
     read_bytes: u64,
     /// Writes starting at or past this position wait until it is lifted.
     write_gate: Option<u64>,
+    /// `remove_file` waits while this is set.
+    removes_held: bool,
 }
 
 impl Fs {
@@ -103,6 +105,23 @@ impl MemStorage {
     pub fn hold_writes_from(&self, pos: Option<u64>) {
         self.fs.borrow_mut().write_gate = pos;
         self.gate_moved.notify(usize::MAX);
+    }
+
+    /// Holds every `remove_file` in flight until released: for tests of what may go on
+    /// while a deletion is slow (an unlink that trims a discard-mounted disk).
+    pub fn hold_removes(&self, held: bool) {
+        self.fs.borrow_mut().removes_held = held;
+        self.gate_moved.notify(usize::MAX);
+    }
+
+    async fn pass_remove_gate(&self) {
+        let held = || self.fs.borrow().removes_held;
+        while held() {
+            let listener = self.gate_moved.listen();
+            if held() {
+                listener.await;
+            }
+        }
     }
 
     async fn pass_write_gate(&self, pos: u64) {
@@ -231,6 +250,7 @@ impl Storage for MemStorage {
     }
 
     async fn remove_file(&self, path: &Path) -> io::Result<()> {
+        self.pass_remove_gate().await;
         let mut fs = self.fs.borrow_mut();
         fs.files
             .remove(path)
