@@ -35,6 +35,9 @@ pub struct LogConfig {
     pub pending_bytes_max: usize,
     /// Zero-fill this far ahead of the tail so data fsyncs skip extent conversion; 0: off.
     pub zero_fill_ahead_bytes: u64,
+    /// Keep a segment retention deletes (up to `RECYCLE_POOL_FILES_MAX` per partition) and
+    /// write the next new segment over it, instead of unlinking it and allocating anew.
+    pub recycle_segments: bool,
 }
 
 impl Default for LogConfig {
@@ -50,6 +53,7 @@ impl Default for LogConfig {
             batch_cache_bytes: BATCH_CACHE_BYTES_DEFAULT,
             pending_bytes_max: PENDING_BYTES_MAX_DEFAULT,
             zero_fill_ahead_bytes: ZERO_FILL_AHEAD_BYTES_DEFAULT,
+            recycle_segments: RECYCLE_SEGMENTS_DEFAULT,
         }
     }
 }

@@ -295,6 +295,22 @@ pub struct PartitionLog<S: Storage> {
     zeroing_from: Cell<u64>,
     /// Fired when a write or an fdatasync ends.
     flushed: Event,
+    /// Bases of the deleted segments whose files wait in the directory (as
+    /// `segment::recycle_name`) to become the next new segments; their data holds only
+    /// offsets below the log start, which recovery's offset check never takes for the
+    /// active segment's. At most `RECYCLE_POOL_FILES_MAX`, counting `pool_pending`.
+    pool: RefCell<Vec<u64>>,
+    /// Pool slots taken by deletions whose rename is under way.
+    pool_pending: Cell<usize>,
+}
+
+/// A pool slot taken by a deletion: released when the deletion is done with it.
+struct PoolSlot<'a>(&'a Cell<usize>);
+
+impl Drop for PoolSlot<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
 }
 
 fn align_down(v: u64) -> u64 {
@@ -343,8 +359,9 @@ impl<S: Storage> PartitionLog<S> {
             segments.insert(base, seg);
         }
         check_contiguous(&segments, &name)?;
+        let mut pool = open_pool(&storage, dir, &names, &config).await;
         if segments.is_empty() {
-            let seg = create_segment(&storage, dir, 0, &config).await?;
+            let seg = create_segment(&storage, dir, 0, &config, pool.pop()).await?;
             segments.insert(0, seg);
         }
         let active = segments.values().next_back().expect("just ensured");
@@ -379,6 +396,8 @@ impl<S: Storage> PartitionLog<S> {
             syncing: Cell::new(false),
             zeroing_from: Cell::new(NOT_ZEROING),
             flushed: Event::new(),
+            pool: RefCell::new(pool),
+            pool_pending: Cell::new(0),
         })
     }
 
@@ -599,7 +618,8 @@ impl<S: Storage> PartitionLog<S> {
         };
         let _no_zeros = self.hold_zero_fill().await;
         self.seal_files(&file, size, base, &offsets, &times).await?;
-        let fresh = create_segment(&self.storage, &self.dir, next, &self.config).await?;
+        let recycled = self.pool.borrow_mut().pop();
+        let fresh = create_segment(&self.storage, &self.dir, next, &self.config, recycled).await?;
         let mut st = self.state.borrow_mut();
         let a = st.active_mut();
         a.sealed = true;
@@ -1278,16 +1298,20 @@ impl<S: Storage> PartitionLog<S> {
         for (base, file) in victims {
             // Closed before the unlink, so that the unlink (off this thread) is what frees
             // the blocks. A reader still holding the file closes it when it is done; a
-            // close error changes nothing for a file about to be deleted.
-            if let Ok(file) = Rc::try_unwrap(file) {
-                let _ = file.close().await;
-            }
-            for path in segment::paths(&self.dir, base) {
-                match self.storage.remove_file(&path).await {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(LogError::io(&self.name, "deleting a segment", e)),
+            // close error changes nothing for a file about to be deleted. Only a file no
+            // reader holds may be recycled: a reader must never see it rewritten.
+            let sole = match Rc::try_unwrap(file) {
+                Ok(file) => {
+                    let _ = file.close().await;
+                    true
                 }
+                Err(_) => false,
+            };
+            let [log_path, ix_path, tix_path] = segment::paths(&self.dir, base);
+            self.remove_segment_file(&ix_path).await?;
+            self.remove_segment_file(&tix_path).await?;
+            if !(sole && self.recycle(base, &log_path).await) {
+                self.remove_segment_file(&log_path).await?;
             }
         }
         if deleted > 0 {
@@ -1298,6 +1322,42 @@ impl<S: Storage> PartitionLog<S> {
             tracing::info!(log = %self.name, segments = deleted, log_start = self.offsets().log_start, "retention deleted segments");
         }
         Ok(deleted)
+    }
+
+    async fn remove_segment_file(&self, path: &Path) -> LogResult<()> {
+        match self.storage.remove_file(path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(LogError::io(&self.name, "deleting a segment", e)),
+        }
+    }
+
+    /// Moves a deleted segment's file into the pool, if recycling is on and the pool has
+    /// room. Its blocks stay allocated and written: the next new segment overwrites them
+    /// (no fallocate, no extent conversion) and nothing is trimmed. Returns whether it did.
+    async fn recycle(&self, base: u64, log_path: &Path) -> bool {
+        let taken = self.pool.borrow().len() + self.pool_pending.get();
+        if !self.config.recycle_segments || taken >= RECYCLE_POOL_FILES_MAX {
+            return false;
+        }
+        self.pool_pending.set(self.pool_pending.get() + 1);
+        let _slot = PoolSlot(&self.pool_pending);
+        let to = self.dir.join(segment::recycle_name(base));
+        match self.storage.rename(log_path, &to).await {
+            Ok(()) => {
+                self.pool.borrow_mut().push(base);
+                true
+            }
+            Err(e) => {
+                tracing::warn!(log = %self.name, error = %e, "could not keep a deleted segment for reuse; deleting it");
+                false
+            }
+        }
+    }
+
+    /// Deleted segments kept for reuse (in the pool).
+    pub fn recycled_segments(&self) -> usize {
+        self.pool.borrow().len()
     }
 
     /// Takes the sealed segments past the retention limits out of the log (under the append
@@ -1475,12 +1535,45 @@ async fn read_tail_page<F: StorageFile>(seg: &Segment<F>) -> std::io::Result<Vec
     Ok(bytes.to_vec())
 }
 
+/// The pool found in `dir` at open (files named by `segment::recycle_name`): kept up to
+/// `RECYCLE_POOL_FILES_MAX` when recycling is on, the others deleted.
+async fn open_pool<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    names: &[String],
+    config: &LogConfig,
+) -> Vec<u64> {
+    let mut pool = Vec::new();
+    for base in names.iter().filter_map(|n| segment::parse_recycle_name(n)) {
+        if config.recycle_segments && pool.len() < RECYCLE_POOL_FILES_MAX {
+            pool.push(base);
+        } else if let Err(e) = storage
+            .remove_file(&dir.join(segment::recycle_name(base)))
+            .await
+        {
+            tracing::warn!(dir = %dir.display(), error = %e, "could not delete a recycled segment file");
+        }
+    }
+    pool
+}
+
+/// Creates the segment at `base`, over the pool file of `recycled` when given (falling
+/// back to a new file if that fails).
 async fn create_segment<S: Storage>(
     storage: &S,
     dir: &Path,
     base: u64,
     config: &LogConfig,
+    recycled: Option<u64>,
 ) -> LogResult<Segment<S::File>> {
+    if let Some(old) = recycled {
+        match reuse_segment(storage, dir, base, old, config).await {
+            Ok(seg) => return Ok(seg),
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "could not reuse a deleted segment; creating a new one");
+            }
+        }
+    }
     let name = dir.display().to_string();
     let [log_path, _, _] = segment::paths(dir, base);
     let file = storage
@@ -1505,6 +1598,39 @@ async fn create_segment<S: Storage>(
         .map_err(io_at(&name, "syncing the log directory"))?;
     let mut seg = Segment::new(base, file, log_path);
     seg.allocated = want;
+    Ok(seg)
+}
+
+/// The segment at `base`, written over the pool file of segment `old`, whose bytes are
+/// first made to read as zeros while its blocks stay allocated: nothing is freed, so on a
+/// disk mounted with `discard` nothing is trimmed, and the host keeps the blocks.
+async fn reuse_segment<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    base: u64,
+    old: u64,
+    config: &LogConfig,
+) -> std::io::Result<Segment<S::File>> {
+    let [log_path, _, _] = segment::paths(dir, base);
+    storage
+        .rename(&dir.join(segment::recycle_name(old)), &log_path)
+        .await?;
+    let file = storage.open(&log_path, false).await?;
+    let written = file.size().await?;
+    // The old batches must read as zeros: Kafka's batch CRC does not cover the base offset,
+    // so a torn write that landed only the first bytes of a new header over an old batch
+    // would make that batch pass as the next one (the torn-write test over a recycled
+    // segment found it). Zeroing keeps the blocks; only writing them again is saved less.
+    file.zero_range(written).await?;
+    let want = align_up(ALLOCATE_STEP_BYTES.min(config.segment_bytes));
+    if written < want {
+        file.allocate(want).await?;
+    }
+    file.fdatasync().await?;
+    storage.sync_dir(dir).await?;
+    let mut seg = Segment::new(base, file, log_path);
+    seg.allocated = written.max(want);
+    // `zeroed_until` stays 0: zeroing made the extents unwritten again, as a new file's.
     Ok(seg)
 }
 

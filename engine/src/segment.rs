@@ -28,9 +28,24 @@ pub fn timeindex_name(base_offset: u64) -> String {
     )
 }
 
+/// A deleted segment's file kept for reuse (`00000000000000000042.recycle`: it held
+/// offsets from 42, all below the log start by now).
+pub fn recycle_name(base_offset: u64) -> String {
+    format!("{base_offset:0width$}.recycle", width = SEGMENT_NAME_DIGITS)
+}
+
 /// Parses `00000000000000000042.log` into 42.
 pub fn parse_log_name(name: &str) -> Option<u64> {
-    let stem = name.strip_suffix(".log")?;
+    parse_name(name, ".log")
+}
+
+/// Parses `00000000000000000042.recycle` into 42.
+pub fn parse_recycle_name(name: &str) -> Option<u64> {
+    parse_name(name, ".recycle")
+}
+
+fn parse_name(name: &str, suffix: &str) -> Option<u64> {
+    let stem = name.strip_suffix(suffix)?;
     (stem.len() == SEGMENT_NAME_DIGITS && stem.bytes().all(|b| b.is_ascii_digit()))
         .then(|| stem.parse().ok())
         .flatten()

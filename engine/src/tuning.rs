@@ -33,6 +33,7 @@ pub struct LogTuning {
     pub batch_cache_bytes: Option<usize>,
     pub pending_bytes_max: Option<usize>,
     pub zero_fill_ahead_bytes: Option<u64>,
+    pub recycle_segments: Option<bool>,
 }
 
 impl LogTuning {
@@ -51,7 +52,8 @@ impl LogTuning {
             index_interval_bytes,
             batch_cache_bytes,
             pending_bytes_max,
-            zero_fill_ahead_bytes
+            zero_fill_ahead_bytes,
+            recycle_segments
         );
         let (old_bytes, old_ms) = match base.flush {
             FlushPolicy::Interval { bytes, ms } => (bytes, ms),

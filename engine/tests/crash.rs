@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use cfa_engine::segment::log_name;
 use cfa_engine::storage::mem::MemStorage;
-use cfa_engine::{Durability, FlushPolicy, LogConfig};
+use cfa_engine::{Durability, FlushPolicy, LogConfig, PartitionLog};
 use common::*;
 
 /// Appends `durable` batches and syncs them, then `unsynced` more batches that are
@@ -110,6 +110,99 @@ fn torn_tail_at_every_byte() {
             seen_partial |= recovered > durable && recovered < values.len() as u64;
             if recovered == values.len() as u64 && keep > 8192 {
                 break; // every unsynced byte survived: longer tears change nothing
+            }
+        }
+        assert!(seen_partial, "some tears keep part of the unsynced batches");
+    });
+}
+
+/// A log whose active segment was written over a recycled file (old batches beyond its
+/// data): `durable` batches synced into it, then `unsynced` written only. Returns the
+/// expected value prefix by offset, the log start, the durable offset and the path.
+async fn setup_recycled(
+    s: &MemStorage,
+    durable: u64,
+    unsynced: u64,
+) -> (Vec<String>, u64, u64, PathBuf) {
+    let (_c, clock) = clock();
+    let config = LogConfig {
+        retention_bytes: 64 * 1024,
+        flush: FlushPolicy::Interval {
+            bytes: u64::MAX,
+            ms: u64::MAX,
+        },
+        ..small_config()
+    };
+    let log = open(s, config, &clock).await;
+    let mut values = Vec::new();
+    async fn append(log: &PartitionLog<MemStorage>, values: &mut Vec<String>, level: Durability) {
+        let tag = values.len() as u64;
+        values.push(format!("{tag}:"));
+        let info = log.append(sized_batch(tag, 3000, 0)).await.expect("append");
+        log.wait_for(info.next_offset, level).await.expect("wait");
+    }
+    while log.segment_count() < 4 {
+        append(&log, &mut values, Durability::Durable).await;
+    }
+    log.enforce_retention().await.expect("retention");
+    assert_eq!(log.recycled_segments(), 1);
+    let segments = log.segment_count();
+    while log.segment_count() == segments {
+        append(&log, &mut values, Durability::Durable).await;
+    }
+    assert_eq!(
+        log.recycled_segments(),
+        0,
+        "the roll took the recycled file"
+    );
+    for _ in 0..durable {
+        append(&log, &mut values, Durability::Durable).await;
+    }
+    for _ in 0..unsynced {
+        append(&log, &mut values, Durability::Written).await;
+    }
+    let o = log.offsets();
+    let base = *log.segment_bases().last().expect("a segment");
+    (
+        values,
+        o.log_start,
+        o.durable,
+        PathBuf::from(DIR).join(log_name(base)),
+    )
+}
+
+#[test]
+fn torn_tail_over_a_recycled_segment_at_every_byte() {
+    block_on(async {
+        let reference = MemStorage::new();
+        let (values, start, durable, path) = setup_recycled(&reference, 3, 4).await;
+        let current = reference.file_bytes(&path).expect("segment");
+        let mut seen_partial = false;
+        for keep in 0..=(current.len().min(64 * 1024)) {
+            let s = reference.deep_clone();
+            s.crash(Some((&path, keep)));
+            let (_c, clock) = clock();
+            let log = open(&s, small_config(), &clock).await;
+            assert_eq!(log.offsets().log_start, start);
+            let got = read_all(&log, start).await;
+            let end = start + got.len() as u64;
+            assert!(end >= durable, "lost durable records: {end} < {durable}");
+            for (offset, v) in &got {
+                // One record per batch: the value starts with its batch's tag.
+                if !v.starts_with(&values[*offset as usize]) {
+                    eprintln!("keep {keep} start {start} durable {durable} n {} end {end} bases {:?} len {}", values.len(), log.segment_bases(), current.len());
+                }
+                assert!(
+                    v.starts_with(&values[*offset as usize]),
+                    "no old or corrupt record at offset {offset}: {}",
+                    &v[..v.len().min(20)]
+                );
+            }
+            let info = log.append(batch(999, 1, 0)).await.expect("append");
+            assert_eq!(info.base_offset, end, "appends go on right after");
+            seen_partial |= end > durable && end < values.len() as u64;
+            if end == values.len() as u64 && keep > 16 * 1024 {
+                break; // every unsynced byte survived
             }
         }
         assert!(seen_partial, "some tears keep part of the unsynced batches");

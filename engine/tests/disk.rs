@@ -142,7 +142,8 @@ fn append_roll_reopen_on_real_disk() {
 }
 
 /// Retention on glommio: closed segment files are unlinked on the executor's blocking
-/// thread (a discard-mounted disk trims inside unlink), and what is left reads and
+/// thread (a discard-mounted disk trims inside unlink) but one, kept for the next roll
+/// (zeroed with FALLOC_FL_ZERO_RANGE on this filesystem), and what is left reads and
 /// reopens from the new log start.
 #[test]
 fn retention_deletes_segment_files_on_real_disk() {
@@ -175,12 +176,36 @@ fn retention_deletes_segment_files_on_real_disk() {
         );
         let kept: Vec<String> = expected[start as usize..].to_vec();
         assert_eq!(values(&log).await, kept);
+        // One deleted file waits for reuse; the next roll writes over it, zeroed.
+        let recycle = |d: &Path| -> Vec<u64> {
+            std::fs::read_dir(d)
+                .expect("dir")
+                .filter_map(|e| {
+                    cfa_engine::segment::parse_recycle_name(
+                        &e.expect("entry").file_name().to_string_lossy(),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(recycle(&dir).len(), 1);
+        assert_eq!(log.recycled_segments(), 1);
+        let segments = log.segment_count();
+        let mut expected = kept;
+        let mut i = 600u64;
+        while log.segment_count() == segments {
+            log.append(batch(i, 3)).await.expect("append");
+            expected.extend((0..3).map(|r| format!("{i}:{r}")));
+            i += 1;
+        }
+        log.flush(Durability::Durable).await.expect("flush");
+        assert!(recycle(&dir).is_empty(), "the roll took the recycled file");
+        assert_eq!(values(&log).await, expected);
         log.close().await.expect("close");
         let log = PartitionLog::open(GlommioStorage, &dir, config, clock())
             .await
             .expect("reopen");
         assert_eq!(log.offsets().log_start, start);
-        assert_eq!(values(&log).await, kept, "after reopen");
+        assert_eq!(values(&log).await, expected, "after reopen");
         log.close().await.expect("close");
     });
 }

@@ -2,9 +2,10 @@
 
 mod common;
 
+use cfa_engine::segment::{log_name, recycle_name};
 use cfa_engine::storage::mem::{Faults, MemStorage};
 use cfa_engine::storage::Storage;
-use cfa_engine::{Durability, FlushPolicy, LogConfig, LogError};
+use cfa_engine::{Durability, FlushPolicy, LogConfig, LogError, PartitionLog};
 use common::*;
 
 #[test]
@@ -548,6 +549,118 @@ fn appends_go_on_while_retention_deletes_files() {
         assert!(retention.await.expect("retention") > 0);
         log.flush(Durability::Durable).await.expect("flush");
         assert_eq!(read_all(&log, start).await.len() as u64, 61 - start);
+    });
+}
+
+fn recycle_files(s: &MemStorage) -> Vec<String> {
+    s.paths()
+        .iter()
+        .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
+        .filter(|n| n.ends_with(".recycle"))
+        .collect()
+}
+
+/// Appends 4 KiB batches with tags from `from` until `until(log)` holds (at most 200).
+async fn append_until(
+    log: &PartitionLog<MemStorage>,
+    from: u64,
+    until: impl Fn(&PartitionLog<MemStorage>) -> bool,
+) -> u64 {
+    let mut tag = from;
+    while !until(log) {
+        assert!(tag < from + 200, "the condition came true");
+        log.append(sized_batch(tag, 4000, 1_700_000_000_000))
+            .await
+            .expect("append");
+        tag += 1;
+    }
+    log.flush(Durability::Durable).await.expect("flush");
+    tag
+}
+
+#[test]
+fn a_deleted_segment_is_written_over_by_the_next_roll() {
+    block_on(async {
+        let (_c, clock) = clock();
+        let s = MemStorage::new();
+        let config = LogConfig {
+            retention_bytes: 64 * 1024,
+            ..small_config()
+        };
+        let log = open(&s, config.clone(), &clock).await;
+        let next = append_until(&log, 0, |l| l.segment_count() >= 4).await;
+        let victim_bytes = s
+            .file_bytes(&std::path::PathBuf::from(DIR).join(log_name(0)))
+            .expect("first segment")
+            .len();
+        assert!(log.enforce_retention().await.expect("retention") >= 2);
+        // One deleted segment is kept (the pool holds one), the others are gone.
+        assert_eq!(log.recycled_segments(), 1);
+        assert_eq!(recycle_files(&s), [recycle_name(0)]);
+        let start = log.offsets().log_start;
+        // The next roll takes it: the new active segment is the old file (its length
+        // kept, its old bytes zeroed), and reads see only the new batches.
+        let segments = log.segment_count();
+        let next = append_until(&log, next, |l| l.segment_count() > segments).await;
+        assert_eq!(log.recycled_segments(), 0);
+        assert!(recycle_files(&s).is_empty());
+        let active = *log.segment_bases().last().expect("active");
+        let file = s
+            .file_bytes(&std::path::PathBuf::from(DIR).join(log_name(active)))
+            .expect("active segment");
+        assert!(file.len() >= victim_bytes, "the old file, not a new one");
+        let data = log.size_bytes() as usize; // bytes of every segment kept
+        assert!(
+            file[data.min(file.len())..].iter().all(|b| *b == 0),
+            "no old batch is left past the new data"
+        );
+        let got = read_all(&log, start).await;
+        assert_eq!(got.len() as u64, log.offsets().next - start);
+        assert!(got
+            .last()
+            .expect("records")
+            .1
+            .starts_with(&format!("{}:", next - 1)));
+        // Reopened (cleanly closed, then after a crash), the log has the same records.
+        log.close().await.expect("close");
+        let log = open(&s, config.clone(), &clock).await;
+        assert_eq!(read_all(&log, start).await, got);
+        s.crash(None);
+        let log = open(&s, config, &clock).await;
+        assert_eq!(read_all(&log, start).await, got);
+    });
+}
+
+#[test]
+fn with_recycling_off_deleted_segments_are_unlinked() {
+    block_on(async {
+        let (_c, clock) = clock();
+        let s = MemStorage::new();
+        let config = LogConfig {
+            retention_bytes: 64 * 1024,
+            recycle_segments: false,
+            ..small_config()
+        };
+        let log = open(&s, config.clone(), &clock).await;
+        append_until(&log, 0, |l| l.segment_count() >= 4).await;
+        assert!(log.enforce_retention().await.expect("retention") >= 2);
+        assert_eq!(log.recycled_segments(), 0);
+        assert!(recycle_files(&s).is_empty());
+        // A pool left by a run with recycling on is deleted at open when it is off.
+        log.close().await.expect("close");
+        let on = LogConfig {
+            recycle_segments: true,
+            ..config.clone()
+        };
+        let log = open(&s, on, &clock).await;
+        let segments = log.segment_count();
+        append_until(&log, 1000, |l| l.segment_count() > segments + 1).await;
+        log.enforce_retention().await.expect("retention");
+        assert_eq!(recycle_files(&s).len(), 1);
+        log.close().await.expect("close");
+        let log = open(&s, config, &clock).await;
+        assert!(recycle_files(&s).is_empty());
+        assert_eq!(log.recycled_segments(), 0);
     });
 }
 

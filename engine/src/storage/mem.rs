@@ -258,6 +258,19 @@ impl Storage for MemStorage {
             .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
     }
 
+    // The renamed entry is durable only after a sync of the directory (a crash before it
+    // loses the file under either name: the pessimistic reading of POSIX).
+    async fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut fs = self.fs.borrow_mut();
+        let mut f = fs
+            .files
+            .remove(from)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        f.entry_durable = false;
+        fs.files.insert(to.to_owned(), f);
+        Ok(())
+    }
+
     async fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
         let mut fs = self.fs.borrow_mut();
         fs.files.retain(|p, _| !p.starts_with(path));
@@ -380,6 +393,13 @@ impl StorageFile for MemFileHandle {
             if (f.current.len() as u64) < len {
                 f.current.resize(len as usize, 0);
             }
+        })
+    }
+
+    async fn zero_range(&self, len: u64) -> io::Result<()> {
+        self.storage.with_file(&self.path, |f| {
+            let end = (len as usize).min(f.current.len());
+            f.current[..end].fill(0);
         })
     }
 

@@ -34,6 +34,8 @@ pub trait Storage: Clone + 'static {
     async fn open(&self, path: &Path, create: bool) -> io::Result<Self::File>;
     async fn remove_file(&self, path: &Path) -> io::Result<()>;
     async fn remove_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// Renames a file (replacing `to`); durable once its directory is synced.
+    async fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
     /// Makes the directory's entries (created, removed files) durable.
     async fn sync_dir(&self, path: &Path) -> io::Result<()>;
     /// Replaces a small file atomically and durably (write temp, fsync, rename, sync dir).
@@ -67,6 +69,10 @@ pub trait StorageFile: 'static {
     /// Reserves blocks up to `len` bytes and sets the file size to it (fallocate).
     async fn allocate(&self, len: u64) -> io::Result<()>;
     async fn truncate(&self, len: u64) -> io::Result<()>;
+    /// Makes bytes `[0, len)` read as zeros while their blocks stay allocated (ext4's
+    /// FALLOC_FL_ZERO_RANGE: extents marked unwritten, nothing freed, nothing trimmed).
+    /// Durable after an fdatasync.
+    async fn zero_range(&self, len: u64) -> io::Result<()>;
     async fn size(&self) -> io::Result<u64>;
     async fn close(self) -> io::Result<()>;
 }

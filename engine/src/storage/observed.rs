@@ -64,6 +64,10 @@ impl<S: Storage, O: IoObserver> Storage for Observed<S, O> {
         self.inner.remove_dir_all(path).await
     }
 
+    async fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.inner.rename(from, to).await
+    }
+
     async fn sync_dir(&self, path: &Path) -> io::Result<()> {
         self.inner.sync_dir(path).await
     }
@@ -123,6 +127,10 @@ impl<F: StorageFile, O: IoObserver> StorageFile for ObservedFile<F, O> {
 
     async fn truncate(&self, len: u64) -> io::Result<()> {
         self.inner.truncate(len).await
+    }
+
+    async fn zero_range(&self, len: u64) -> io::Result<()> {
+        self.inner.zero_range(len).await
     }
 
     async fn size(&self) -> io::Result<u64> {
