@@ -11,19 +11,22 @@ use cfa_engine::storage::mem::MemStorage;
 use cfa_engine::{Durability, FlushPolicy, LogConfig, PartitionLog};
 use common::*;
 
-/// Appends `durable` batches and syncs them, then `unsynced` more batches that are
-/// written but not synced. Returns the expected values by offset and the durable count.
-async fn setup(s: &MemStorage, durable: u64, unsynced: u64) -> (Vec<String>, u64, PathBuf) {
-    let (_c, clock) = clock();
-    // Syncs only when asked: the unsynced batches stay written-not-durable.
-    let config = LogConfig {
+/// `config` syncing only when asked: unsynced batches stay written-not-durable.
+fn sync_when_asked(config: LogConfig) -> LogConfig {
+    LogConfig {
         flush: FlushPolicy::Interval {
             bytes: u64::MAX,
             ms: u64::MAX,
         },
-        ..small_config()
-    };
-    let log = open(s, config, &clock).await;
+        ..config
+    }
+}
+
+/// Appends `durable` batches and syncs them, then `unsynced` more batches that are
+/// written but not synced. Returns the expected values by offset and the durable count.
+async fn setup(s: &MemStorage, durable: u64, unsynced: u64) -> (Vec<String>, u64, PathBuf) {
+    let (_c, clock) = clock();
+    let log = open(s, sync_when_asked(small_config()), &clock).await;
     let mut values = Vec::new();
     for i in 0..durable + unsynced {
         let count = 1 + (i % 3) as u32;
@@ -125,15 +128,7 @@ async fn setup_recycled(
     unsynced: u64,
 ) -> (Vec<String>, u64, u64, PathBuf) {
     let (_c, clock) = clock();
-    let config = LogConfig {
-        retention_bytes: 64 * 1024,
-        flush: FlushPolicy::Interval {
-            bytes: u64::MAX,
-            ms: u64::MAX,
-        },
-        ..small_config()
-    };
-    let log = open(s, config, &clock).await;
+    let log = open(s, sync_when_asked(retained_config(64 * 1024)), &clock).await;
     let mut values = Vec::new();
     async fn append(log: &PartitionLog<MemStorage>, values: &mut Vec<String>, level: Durability) {
         let tag = values.len() as u64;

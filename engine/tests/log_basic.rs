@@ -469,10 +469,7 @@ fn retention_by_size_and_time() {
     block_on(async {
         let (c, clock) = clock();
         let s = MemStorage::new();
-        let config = LogConfig {
-            retention_bytes: 100 * 1024,
-            ..small_config()
-        };
+        let config = retained_config(100 * 1024);
         let log = open(&s, config.clone(), &clock).await;
         let t0 = 1_700_000_000_000;
         for i in 0..100 {
@@ -514,10 +511,7 @@ fn appends_go_on_while_retention_deletes_files() {
     block_on(async {
         let (_c, clock) = clock();
         let s = MemStorage::new();
-        let config = LogConfig {
-            retention_bytes: 64 * 1024,
-            ..small_config()
-        };
+        let config = retained_config(64 * 1024);
         let log = open(&s, config, &clock).await;
         let t0 = 1_700_000_000_000;
         for i in 0..60 {
@@ -583,10 +577,7 @@ fn a_deleted_segment_is_written_over_by_the_next_roll() {
     block_on(async {
         let (_c, clock) = clock();
         let s = MemStorage::new();
-        let config = LogConfig {
-            retention_bytes: 64 * 1024,
-            ..small_config()
-        };
+        let config = retained_config(64 * 1024);
         let log = open(&s, config.clone(), &clock).await;
         let next = append_until(&log, 0, |l| l.segment_count() >= 4).await;
         let victim_bytes = s
@@ -637,9 +628,8 @@ fn with_recycling_off_deleted_segments_are_unlinked() {
         let (_c, clock) = clock();
         let s = MemStorage::new();
         let config = LogConfig {
-            retention_bytes: 64 * 1024,
             recycle_segments: false,
-            ..small_config()
+            ..retained_config(64 * 1024)
         };
         let log = open(&s, config.clone(), &clock).await;
         append_until(&log, 0, |l| l.segment_count() >= 4).await;

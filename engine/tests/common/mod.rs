@@ -42,6 +42,14 @@ pub fn small_config() -> LogConfig {
     }
 }
 
+/// `small_config` with retention.bytes set.
+pub fn retained_config(retention_bytes: i64) -> LogConfig {
+    LogConfig {
+        retention_bytes,
+        ..small_config()
+    }
+}
+
 pub fn clock() -> (ManualClock, ClockRef) {
     let c = ManualClock::new(1_700_000_000_000);
     (c.clone(), Rc::new(c))
