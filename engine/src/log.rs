@@ -296,9 +296,8 @@ pub struct PartitionLog<S: Storage> {
     /// Fired when a write or an fdatasync ends.
     flushed: Event,
     /// Bases of the deleted segments whose files wait in the directory (as
-    /// `segment::recycle_name`) to become the next new segments; their data holds only
-    /// offsets below the log start, which recovery's offset check never takes for the
-    /// active segment's. At most `RECYCLE_POOL_FILES_MAX`, counting `pool_pending`.
+    /// `segment::recycle_name`) to become the next new segments (zeroed first, see
+    /// `reuse_segment`). At most `RECYCLE_POOL_FILES_MAX`, counting `pool_pending`.
     pool: RefCell<Vec<u64>>,
     /// Pool slots taken by deletions whose rename is under way.
     pool_pending: Cell<usize>,
@@ -1291,10 +1290,9 @@ impl<S: Storage> PartitionLog<S> {
         let victims = self.take_expired_segments().await;
         let deleted = victims.len();
         // Deleted without the append lock: the segments are already out of the log, and an
-        // unlink takes long on a disk mounted with `discard` (0.2 s per written GiB, the
-        // trims queued behind each other). Holding the lock through them stopped every
-        // partition's appends for ~1.2 s when six partitions rolled together
-        // (max-throughput-1kb: publish max 1.25 s, p99.9 0.75-0.82 s).
+        // unlink takes long on a disk mounted with `discard` (0.2 s per written GiB), so
+        // holding the lock made the partition's appends wait for it too. (The disk's own
+        // stall behind the trims is what recycling removes.)
         for (base, file) in victims {
             // Closed before the unlink, so that the unlink (off this thread) is what frees
             // the blocks. A reader still holding the file closes it when it is done; a
@@ -1333,8 +1331,8 @@ impl<S: Storage> PartitionLog<S> {
     }
 
     /// Moves a deleted segment's file into the pool, if recycling is on and the pool has
-    /// room. Its blocks stay allocated and written: the next new segment overwrites them
-    /// (no fallocate, no extent conversion) and nothing is trimmed. Returns whether it did.
+    /// room. Its blocks stay allocated: nothing is freed, so nothing is trimmed, and the
+    /// next new segment is written into them. Returns whether it did.
     async fn recycle(&self, base: u64, log_path: &Path) -> bool {
         let taken = self.pool.borrow().len() + self.pool_pending.get();
         if !self.config.recycle_segments || taken >= RECYCLE_POOL_FILES_MAX {
@@ -1620,7 +1618,7 @@ async fn reuse_segment<S: Storage>(
     // The old batches must read as zeros: Kafka's batch CRC does not cover the base offset,
     // so a torn write that landed only the first bytes of a new header over an old batch
     // would make that batch pass as the next one (the torn-write test over a recycled
-    // segment found it). Zeroing keeps the blocks; only writing them again is saved less.
+    // segment found it). Zeroing marks the extents unwritten and keeps the blocks.
     file.zero_range(written).await?;
     let want = align_up(ALLOCATE_STEP_BYTES.min(config.segment_bytes));
     if written < want {
