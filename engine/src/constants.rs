@@ -64,10 +64,10 @@ pub const ZERO_FILL_STEP_BYTES: u64 = 4 << 20;
 pub const ZERO_FILL_WRITE_BYTES: usize = 256 * 1024;
 
 /// Default for recycling deleted segments: on. Measured on the project machine
-/// (max-throughput-1kb, where retention deletes six 1 GiB segments at once about 9 s in):
-/// with the deleted files kept instead of unlinked, 1.31-1.36M records/s and a publish
-/// max of 35-40 ms, against 1.04-1.10M and 0.9-1.0 s. On a disk mounted with online
-/// `discard`, freeing a written GiB trims it (0.2 s) and stalls every writer meanwhile.
+/// (max-throughput-1kb, where retention deletes six 1 GiB segments at once about 9 s in,
+/// 2 interleaved pairs): 1.16-1.20M records/s and a publish max of 39-51 ms, against
+/// 1.05-1.06M and 1.08-1.09 s when unlinking. On a disk mounted with online `discard`,
+/// freeing a written GiB trims it (0.2 s) and stalls every writer meanwhile.
 pub const RECYCLE_SEGMENTS_DEFAULT: bool = true;
 
 /// Deleted segment files a partition keeps for reuse (1): one suffices when each roll

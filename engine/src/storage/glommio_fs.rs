@@ -263,8 +263,8 @@ impl StorageFile for GlommioFile {
         self.file.truncate(len).await.map_err(to_io)
     }
 
-    // A metadata change (extents marked unwritten): microseconds to a few milliseconds
-    // for a 1 GiB segment, once per roll, so it runs inline.
+    // A metadata change (extents marked unwritten): `fallocate -z` of a written 1 GiB
+    // file took under 10 ms here, and it runs once per roll, so it runs inline.
     async fn zero_range(&self, len: u64) -> io::Result<()> {
         use std::os::fd::AsRawFd;
         let fd = self.file.as_raw_fd();
