@@ -247,5 +247,11 @@ mod tests {
         assert_eq!(parse_log_name("00000000000000000042.log"), Some(42));
         assert_eq!(parse_log_name("42.log"), None);
         assert_eq!(parse_log_name("00000000000000000042.index"), None);
+        // Pool files: never taken for segments, and odd names are ignored, not guessed at.
+        assert_eq!(recycle_name(42), "00000000000000000042.recycle");
+        assert_eq!(parse_recycle_name("00000000000000000042.recycle"), Some(42));
+        assert_eq!(parse_log_name("00000000000000000042.recycle"), None);
+        assert_eq!(parse_recycle_name("0000000000000000004x.recycle"), None);
+        assert_eq!(parse_recycle_name("42.recycle"), None);
     }
 }
