@@ -6,8 +6,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use cfa_bench::baselines;
+use cfa_bench::baselines::{self, BaselineLoad};
 use cfa_bench::compare::{self, baseline_load, outcome_line, Comparison, Entry};
+use cfa_bench::constants::{PROBE_DURATION, PROBE_LOADED_STREAMS_MAX};
+use cfa_bench::disk_probe::{self, ProbeResult};
 use cfa_bench::floor;
 use cfa_bench::plot;
 use cfa_bench::results::{self, RunDocument};
@@ -115,6 +117,7 @@ fn compare_one(
         eprintln!("saved {} and {}", json.display(), svg.display());
     }
     let load = baseline_load(w, &doc);
+    let disk_under_load = disk_under_load(args, &load, doc.result.produce_mb_per_s)?;
     let outcomes = if args.no_baselines {
         Vec::new()
     } else {
@@ -133,7 +136,39 @@ fn compare_one(
         baseline_load: load,
         baselines: outcomes,
         floor,
+        disk_under_load,
     })
+}
+
+/// For an fsync-per-batch workload: the disk alone under the rate cfa just sustained
+/// (`disk_probe::loaded_append_write_fdatasync`, one stream per partition), measured right
+/// after the run, so its publish p99 can be read against what the disk gives at that load
+/// as well as against the idle fdatasync p99. None with --no-limits.
+fn disk_under_load(
+    args: &CompareArgs,
+    load: &BaselineLoad,
+    produce_mb_per_s: f64,
+) -> Result<Option<ProbeResult>> {
+    if args.no_limits || !load.durable || produce_mb_per_s <= 0.0 {
+        return Ok(None);
+    }
+    let streams = (load.partitions as usize).clamp(1, PROBE_LOADED_STREAMS_MAX);
+    let r = disk_probe::loaded_append_write_fdatasync(
+        &args.run.data_dir,
+        streams,
+        produce_mb_per_s * 1e6,
+        PROBE_DURATION,
+    )
+    .context("the disk probe under load")?;
+    eprintln!(
+        "{}: the disk alone under this load ({}): write + fdatasync p50 {} us, p99 {} us ({} cycles)",
+        load.workload,
+        r.pattern,
+        r.write_fdatasync_cycle_us.p50,
+        r.write_fdatasync_cycle_us.p99,
+        r.cycles
+    );
+    Ok(Some(r))
 }
 
 /// The pipeline floor (fresh blocks, then written blocks) of a max-rate workload without

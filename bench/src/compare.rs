@@ -9,6 +9,7 @@ use cfa_engine::tuning::FlushMode;
 use serde::Serialize;
 
 use crate::baselines::{BaselineLoad, BaselineOutcome};
+use crate::disk_probe::ProbeResult;
 use crate::floor::{Blocks, FloorResult};
 use crate::machine::parse_machine_limits;
 use crate::plot::ComparisonRow;
@@ -25,6 +26,9 @@ pub struct Entry {
     /// The pipeline floor of a max-rate workload on this machine (`floor.rs`), fresh
     /// blocks first; empty for fixed-rate workloads or when the limits were not measured.
     pub floor: Vec<FloorResult>,
+    /// For an fsync-per-batch workload: the disk alone, write + fdatasync cycles at the
+    /// rate cfa sustained, one stream per partition (`disk_probe.rs`); else none.
+    pub disk_under_load: Option<ProbeResult>,
 }
 
 #[derive(Debug, Serialize)]
@@ -208,6 +212,17 @@ pub fn markdown(c: &Comparison) -> String {
             md.push_str(&floor_row(&e.workload, r.produce_mb_per_s, f, &l, floor_mb));
         }
     }
+    for e in &c.entries {
+        if let Some(p) = &e.disk_under_load {
+            let p99 = e.cfa.result.publish_latency_us.p99;
+            md.push_str(&disk_under_load_line(
+                &e.workload,
+                p99,
+                p,
+                l.fdatasync_p99_us,
+            ));
+        }
+    }
     md.push_str("\nNotes on the baselines (from their runners):\n\n");
     for e in &c.entries {
         for o in &e.baselines {
@@ -223,6 +238,29 @@ pub fn markdown(c: &Comparison) -> String {
         }
     }
     md
+}
+
+/// How an fsync-per-batch run's publish p99 compares with the idle fdatasync p99 (the
+/// target's yardstick) and with the disk's own write + fdatasync p99 at the same load.
+fn disk_under_load_line(
+    workload: &str,
+    publish_p99_us: u64,
+    p: &ProbeResult,
+    idle_fdatasync_p99_us: Option<f64>,
+) -> String {
+    let p99 = publish_p99_us as f64;
+    let loaded = p.write_fdatasync_cycle_us.p99 as f64;
+    format!(
+        "\n{}: the disk alone at the rate cfa sustained ({}, {} cycles) gave write + fdatasync p50 {} us, p99 {} us: {} x the idle fdatasync p99. cfa's publish p99 is {} x the idle fdatasync p99 and {} x the disk's p99 at this load.\n",
+        workload,
+        p.pattern,
+        p.cycles,
+        p.write_fdatasync_cycle_us.p50,
+        p.write_fdatasync_cycle_us.p99,
+        ratio(loaded, idle_fdatasync_p99_us),
+        ratio(p99, idle_fdatasync_p99_us),
+        ratio(p99, Some(loaded)),
+    )
 }
 
 /// A failure's message is cut to this many characters in the table (the JSON has it all).
@@ -340,4 +378,43 @@ pub fn rows(c: &Comparison) -> Vec<ComparisonRow> {
         }
     }
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Percentiles;
+
+    fn probe(p50: u64, p99: u64) -> ProbeResult {
+        ProbeResult {
+            pattern: "6 files".into(),
+            write_bytes: 64 << 10,
+            cycles: 1000,
+            write_fdatasync_cycle_us: Percentiles {
+                p50,
+                p90: p99,
+                p99,
+                p999: p99,
+                p9999: p99,
+                max: p99,
+            },
+        }
+    }
+
+    #[test]
+    fn the_loaded_disk_line_gives_both_ratios() {
+        let line = disk_under_load_line("durable-1kb", 9000, &probe(300, 900), Some(90.0));
+        assert!(
+            line.contains("p50 300 us, p99 900 us: 10.00 x the idle"),
+            "{line}"
+        );
+        assert!(line.contains("publish p99 is 100.00 x the idle fdatasync p99 and 10.00 x the disk's p99 at this load"), "{line}");
+    }
+
+    #[test]
+    fn without_machine_limits_the_idle_ratios_are_dashes() {
+        let line = disk_under_load_line("durable-1kb", 9000, &probe(300, 900), None);
+        assert!(line.contains("p99 900 us: - x the idle"), "{line}");
+        assert!(line.contains("and 10.00 x the disk's p99"), "{line}");
+    }
 }

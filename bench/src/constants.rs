@@ -75,3 +75,12 @@ pub const FLOOR_WRITTEN_FILE_BYTES: u64 = 256 * 1024 * 1024;
 pub const FLOOR_PREWRITE_CHUNK_BYTES: usize = 4 * 1024 * 1024;
 /// Direct-I/O writes a floor stream keeps in flight (writer threads and buffers).
 pub const FLOOR_WRITES_IN_FLIGHT: usize = 4;
+
+/// Bytes per write of the disk probe (`disk_probe.rs`): the lone producer's batch.
+pub const PROBE_WRITE_BYTES: usize = 64 << 10;
+/// Writes per probe stream (at most 128 MiB of disk per file) ...
+pub const PROBE_WRITES_MAX: usize = 2048;
+/// ... or this long, whichever ends first.
+pub const PROBE_DURATION: Duration = Duration::from_secs(3);
+/// The loaded probe's streams: one file and one thread each, as partitions have.
+pub const PROBE_LOADED_STREAMS_MAX: usize = 64;

@@ -15,19 +15,15 @@ use hdrhistogram::Histogram;
 use io_uring::{opcode, squeue, types, IoUring};
 use serde::Serialize;
 
+use crate::constants::{
+    PROBE_DURATION, PROBE_LOADED_STREAMS_MAX, PROBE_WRITES_MAX, PROBE_WRITE_BYTES,
+};
 use crate::report::{latency_histogram, Percentiles};
-
-/// Bytes per write: the lone producer's batch.
-pub const PROBE_WRITE_BYTES: usize = 64 << 10;
-/// Writes per probe (at most 128 MiB of disk) ...
-pub const PROBE_WRITES_MAX: usize = 2048;
-/// ... or this long, whichever ends first.
-pub const PROBE_DURATION: Duration = Duration::from_secs(3);
 
 /// What the probe measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProbeResult {
-    pub pattern: &'static str,
+    pub pattern: String,
     pub write_bytes: usize,
     pub cycles: u64,
     /// Submit of the linked write + fdatasync to the completion of both, in us.
@@ -48,11 +44,76 @@ pub enum ProbeError {
 
 /// Runs the probe on a new file in `dir` and removes the file.
 pub fn fresh_append_write_fdatasync(dir: &Path) -> Result<ProbeResult, ProbeError> {
+    let hist = stream_on_new_file(dir, "cfa-disk-probe.dat", None, PROBE_DURATION)?;
+    Ok(ProbeResult {
+        pattern: "fresh fallocated file, 64 KiB O_DIRECT write linked to fdatasync, qd1".into(),
+        write_bytes: PROBE_WRITE_BYTES,
+        cycles: hist.len(),
+        write_fdatasync_cycle_us: Percentiles::from_histogram(&hist),
+    })
+}
+
+/// The same cycle under a durable workload's own load: `streams` threads, each appending
+/// to its own fresh file (as partitions do to their segments), paced so that together
+/// they write `bytes_per_s`, for `duration`. What the disk alone gives an fsync-per-batch
+/// log at that rate: a broker's publish latency cannot be lower than this cycle.
+pub fn loaded_append_write_fdatasync(
+    dir: &Path,
+    streams: usize,
+    bytes_per_s: f64,
+    duration: Duration,
+) -> Result<ProbeResult, ProbeError> {
+    if !(1..=PROBE_LOADED_STREAMS_MAX).contains(&streams) || !(bytes_per_s > 0.0) {
+        return Err(ProbeError::Failed(format!(
+            "streams must be 1..={PROBE_LOADED_STREAMS_MAX} and the rate positive (got {streams}, {bytes_per_s} B/s)"
+        )));
+    }
+    // A write every `interval` per stream makes bytes_per_s over all streams.
+    let interval = Duration::from_secs_f64(streams as f64 * PROBE_WRITE_BYTES as f64 / bytes_per_s);
+    let handles: Vec<_> = (0..streams)
+        .map(|i| {
+            let dir = dir.to_path_buf();
+            std::thread::spawn(move || {
+                stream_on_new_file(
+                    &dir,
+                    &format!("cfa-disk-probe-{i}.dat"),
+                    Some(interval),
+                    duration,
+                )
+            })
+        })
+        .collect();
+    let mut all: Histogram<u64> = latency_histogram();
+    for h in handles {
+        let hist = h
+            .join()
+            .map_err(|_| ProbeError::Failed("a probe thread panicked".into()))??;
+        all.add(&hist)
+            .map_err(|e| ProbeError::Failed(format!("merging histograms: {e}")))?;
+    }
+    Ok(ProbeResult {
+        pattern: format!(
+            "{streams} fresh fallocated files, one thread each, 64 KiB O_DIRECT write linked to fdatasync, qd1 per file, {:.1} MB/s in all",
+            bytes_per_s / 1e6
+        ),
+        write_bytes: PROBE_WRITE_BYTES,
+        cycles: all.len(),
+        write_fdatasync_cycle_us: Percentiles::from_histogram(&all),
+    })
+}
+
+/// Runs one stream of cycles on a new file `name` in `dir` and removes the file.
+fn stream_on_new_file(
+    dir: &Path,
+    name: &str,
+    interval: Option<Duration>,
+    duration: Duration,
+) -> Result<Histogram<u64>, ProbeError> {
     let io = |source| ProbeError::Io {
         dir: dir.display().to_string(),
         source,
     };
-    let path = dir.join("cfa-disk-probe.dat");
+    let path = dir.join(name);
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -61,13 +122,19 @@ pub fn fresh_append_write_fdatasync(dir: &Path) -> Result<ProbeResult, ProbeErro
         .custom_flags(libc::O_DIRECT)
         .open(&path)
         .map_err(io)?;
-    let result = probe(&file).map_err(io);
+    let result = cycles(&file, interval, duration).map_err(io);
     drop(file);
     let _ = std::fs::remove_file(&path);
     result?
 }
 
-fn probe(file: &std::fs::File) -> std::io::Result<Result<ProbeResult, ProbeError>> {
+/// Write + fdatasync cycles at queue depth 1, one every `interval` when given (a late
+/// cycle starts at once; the pace does not catch up in bursts), else back to back.
+fn cycles(
+    file: &std::fs::File,
+    interval: Option<Duration>,
+    duration: Duration,
+) -> std::io::Result<Result<Histogram<u64>, ProbeError>> {
     let fd = file.as_raw_fd();
     let total = (PROBE_WRITE_BYTES * PROBE_WRITES_MAX) as i64;
     // SAFETY: fallocate reads no memory of ours; fd is open for writing.
@@ -79,7 +146,14 @@ fn probe(file: &std::fs::File) -> std::io::Result<Result<ProbeResult, ProbeError
     let mut hist: Histogram<u64> = latency_histogram();
     let start = Instant::now();
     let mut cycles = 0u64;
-    while (cycles as usize) < PROBE_WRITES_MAX && start.elapsed() < PROBE_DURATION {
+    while (cycles as usize) < PROBE_WRITES_MAX && start.elapsed() < duration {
+        if let Some(every) = interval {
+            let due = every * cycles as u32;
+            if due >= duration {
+                break;
+            }
+            std::thread::sleep((start + due).saturating_duration_since(Instant::now()));
+        }
         let pos = cycles * PROBE_WRITE_BYTES as u64;
         let write = opcode::Write::new(types::Fd(fd), buf.ptr, PROBE_WRITE_BYTES as u32)
             .offset(pos)
@@ -113,12 +187,7 @@ fn probe(file: &std::fs::File) -> std::io::Result<Result<ProbeResult, ProbeError
         hist.saturating_record(us);
         cycles += 1;
     }
-    Ok(Ok(ProbeResult {
-        pattern: "fresh fallocated file, 64 KiB O_DIRECT write linked to fdatasync, qd1",
-        write_bytes: PROBE_WRITE_BYTES,
-        cycles,
-        write_fdatasync_cycle_us: Percentiles::from_histogram(&hist),
-    }))
+    Ok(Ok(hist))
 }
 
 /// A page-aligned heap buffer for O_DIRECT, freed on drop.
@@ -141,5 +210,59 @@ impl Drop for AlignedBuf {
     fn drop(&mut self) {
         // SAFETY: ptr was allocated with this layout in `new` and is freed once.
         unsafe { std::alloc::dealloc(self.ptr, self.layout) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// O_DIRECT needs a real filesystem, not tmpfs: the test writes under target/.
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/disk-probe-tests")
+            .join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn the_loaded_probe_keeps_its_pace_and_removes_its_files() {
+        let dir = scratch("pace");
+        let streams = 2;
+        let bytes_per_s = 20e6;
+        let duration = Duration::from_millis(500);
+        let r = loaded_append_write_fdatasync(&dir, streams, bytes_per_s, duration).unwrap();
+        // A cycle every streams * 64 KiB / rate = 6.6 ms per stream: about 76 per stream.
+        let paced = (duration.as_secs_f64() * bytes_per_s / PROBE_WRITE_BYTES as f64).ceil();
+        assert!(r.cycles >= streams as u64, "every stream ran: {}", r.cycles);
+        assert!(
+            r.cycles <= paced as u64 + streams as u64,
+            "the pace held: {} cycles, at most {paced} + {streams} expected",
+            r.cycles
+        );
+        assert!(r.write_fdatasync_cycle_us.p50 > 0);
+        assert!(
+            r.pattern.starts_with("2 fresh fallocated files"),
+            "{}",
+            r.pattern
+        );
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "files removed");
+    }
+
+    #[test]
+    fn the_loaded_probe_rejects_bad_streams_and_rates() {
+        let dir = scratch("bad");
+        let d = Duration::from_millis(10);
+        for (streams, rate) in [
+            (0, 1e6),
+            (PROBE_LOADED_STREAMS_MAX + 1, 1e6),
+            (1, 0.0),
+            (1, f64::NAN),
+        ] {
+            let e = loaded_append_write_fdatasync(&dir, streams, rate, d).unwrap_err();
+            assert!(e.to_string().contains("streams must be"), "{e}");
+        }
     }
 }
