@@ -63,7 +63,10 @@ pub fn loaded_append_write_fdatasync(
     bytes_per_s: f64,
     duration: Duration,
 ) -> Result<ProbeResult, ProbeError> {
-    if !(1..=PROBE_LOADED_STREAMS_MAX).contains(&streams) || !(bytes_per_s > 0.0) {
+    if !(1..=PROBE_LOADED_STREAMS_MAX).contains(&streams)
+        || bytes_per_s.is_nan()
+        || bytes_per_s <= 0.0
+    {
         return Err(ProbeError::Failed(format!(
             "streams must be 1..={PROBE_LOADED_STREAMS_MAX} and the rate positive (got {streams}, {bytes_per_s} B/s)"
         )));
@@ -223,7 +226,7 @@ mod tests {
             .join("../target/disk-probe-tests")
             .join(name);
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&dir).expect("creating the scratch dir");
         dir
     }
 
@@ -233,7 +236,8 @@ mod tests {
         let streams = 2;
         let bytes_per_s = 20e6;
         let duration = Duration::from_millis(500);
-        let r = loaded_append_write_fdatasync(&dir, streams, bytes_per_s, duration).unwrap();
+        let r = loaded_append_write_fdatasync(&dir, streams, bytes_per_s, duration)
+            .expect("the probe runs");
         // A cycle every streams * 64 KiB / rate = 6.6 ms per stream: about 76 per stream.
         let paced = (duration.as_secs_f64() * bytes_per_s / PROBE_WRITE_BYTES as f64).ceil();
         assert!(r.cycles >= streams as u64, "every stream ran: {}", r.cycles);
@@ -248,7 +252,10 @@ mod tests {
             "{}",
             r.pattern
         );
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "files removed");
+        let left = std::fs::read_dir(&dir)
+            .expect("listing the scratch dir")
+            .count();
+        assert_eq!(left, 0, "files removed");
     }
 
     #[test]
@@ -261,7 +268,8 @@ mod tests {
             (1, 0.0),
             (1, f64::NAN),
         ] {
-            let e = loaded_append_write_fdatasync(&dir, streams, rate, d).unwrap_err();
+            let e = loaded_append_write_fdatasync(&dir, streams, rate, d)
+                .expect_err("a bad input is refused");
             assert!(e.to_string().contains("streams must be"), "{e}");
         }
     }
