@@ -131,8 +131,9 @@ fn stream_on_new_file(
     result?
 }
 
-/// Write + fdatasync cycles at queue depth 1, one every `interval` when given (a late
-/// cycle starts at once; the pace does not catch up in bursts), else back to back.
+/// Write + fdatasync cycles at queue depth 1, back to back, or, with `interval`, cycle k
+/// starting at `k * interval`: open loop, so a stream that fell behind runs its late
+/// cycles back to back until it is on time again and the load keeps its MB/s.
 fn cycles(
     file: &std::fs::File,
     interval: Option<Duration>,
