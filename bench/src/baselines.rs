@@ -365,6 +365,10 @@ impl IggyPlan {
                 "--streams",
                 &self.streams.to_string(),
                 "tcp",
+                // Without TCP_NODELAY iggy-bench 0.8.0 waits out Nagle against delayed
+                // ACKs (~44 ms) on every batch under ~60 KB, so small-batch loads never
+                // finished; cfa's client and Kafka's set TCP_NODELAY too.
+                "--nodelay",
                 "--server-address",
                 &addr.to_string(),
             ]
@@ -517,6 +521,7 @@ fn iggy_notes(load: &BaselineLoad, plan: &IggyPlan, consumed: Option<&IggySummar
         },
         "acks and linger_ms do not apply (iggy acks after the append; iggy-bench sends whole batches back to back)".to_string(),
         format!("server and iggy-bench share the {cores} cores"),
+        "iggy-bench with --nodelay (TCP_NODELAY, as cfa's client)".to_string(),
     ];
     if plan.total_messages() != load.records {
         notes.push(format!(
@@ -1546,7 +1551,7 @@ Consumers Results: Total throughput: 624.96 MB/s, 610311 messages/s, average thr
         let addr: SocketAddr = "127.0.0.1:8090".parse().expect("addr");
         assert_eq!(
             plan.bench_args(&load(), CONSUMER, addr).join(" "),
-            "-m 1024 -P 64 -b 15625 pinned-consumer --consumers 2 --streams 2 tcp --server-address 127.0.0.1:8090"
+            "-m 1024 -P 64 -b 15625 pinned-consumer --consumers 2 --streams 2 tcp --nodelay --server-address 127.0.0.1:8090"
         );
         let tiny = BaselineLoad {
             batch_bytes: 100,
