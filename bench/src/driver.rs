@@ -439,11 +439,14 @@ fn start_producers(
 /// one handler per producer, so a report costs no allocation and no reference count
 /// shared between the sending thread and the sender thread.
 fn delivery_handler(stats: Arc<RunStats>, index: usize) -> DeliveryHandler {
-    Arc::new(move |intended_ns, r| match &r {
-        Ok(m) => stats.on_delivery(index, Some(m.value_bytes as u64), intended_ns),
+    Arc::new(move |intended_ns, r| match r {
+        Ok(m) => {
+            let acked_ns = stats.clock.ns_at(m.acked_at);
+            stats.on_delivery(index, Some(m.value_bytes as u64), intended_ns, acked_ns)
+        }
         Err(e) => {
             stats.note_error(e);
-            stats.on_delivery(index, None, intended_ns);
+            stats.on_delivery(index, None, intended_ns, stats.clock.now_ns());
         }
     })
 }

@@ -219,10 +219,15 @@ fn the_delivery_handler_gets_every_report_with_its_opaque() {
     let (tx, rx) = std::sync::mpsc::channel();
     let tx = std::sync::Mutex::new(tx);
     let handler: cfa_net::client::DeliveryHandler = std::sync::Arc::new(move |opaque, r| {
-        tx.lock().expect("lock").send((opaque, r)).expect("channel");
+        // The report is lent: one metadata serves a whole batch, rewritten per record.
+        tx.lock()
+            .expect("lock")
+            .send((opaque, r.clone()))
+            .expect("channel");
     });
     let producer =
         Producer::with_delivery_handler(broker.producer_config(), handler).expect("producer");
+    let sent_at = std::time::Instant::now();
     for i in 0..200u64 {
         let record = ProducerRecord::new("opaque", "v".repeat(i as usize))
             .with_partition((i % 2) as u32)
@@ -233,6 +238,7 @@ fn the_delivery_handler_gets_every_report_with_its_opaque() {
         producer.send_with_opaque(ProducerRecord::new("opaque", "x").with_partition(7), 7);
     assert_refused_for_partition_7(&refused);
     producer.flush();
+    let flushed_at = std::time::Instant::now();
     let mut reports: Vec<(u64, _)> = rx.try_iter().collect();
     assert_eq!(
         reports.len(),
@@ -247,6 +253,10 @@ fn the_delivery_handler_gets_every_report_with_its_opaque() {
     for (i, m) in &delivered {
         assert_eq!(m.value_bytes, *i as usize);
         assert_eq!(m.key_bytes, format!("k{i}").len());
+        assert!(
+            sent_at <= m.acked_at && m.acked_at <= flushed_at,
+            "acked within the run"
+        );
     }
     assert_alternate_partitions_in_send_order(delivered.into_iter());
     producer.close();

@@ -33,7 +33,7 @@ use cfa_engine::{BatchHeader, ProducerStamp};
 use crate::client::connection::lock;
 use crate::client::error::ClientError;
 use crate::client::producer::accumulator::{DrainedBatch, PendingRecord};
-use crate::client::producer::delivery::RecordMetadata;
+use crate::client::producer::delivery::{DeliveryResult, RecordMetadata};
 use crate::client::producer::sequence::{stamp, Sequences};
 use crate::client::producer::Shared;
 use crate::client::retry::{delay_ms, Backoff, XorShift};
@@ -627,16 +627,24 @@ impl Sender {
         }
         let count = b.records.len();
         let handler = self.shared.handler.as_ref();
+        // One report, rewritten per record: the topic is cloned once per batch.
+        let mut result: DeliveryResult = Ok(RecordMetadata {
+            topic: Arc::clone(&b.tp.topic),
+            partition: b.tp.partition,
+            offset: None,
+            timestamp_ms: 0,
+            key_bytes: 0,
+            value_bytes: 0,
+            acked_at: Instant::now(),
+        });
         for (i, r) in b.records.into_iter().enumerate() {
-            let meta = RecordMetadata {
-                topic: Arc::clone(&b.tp.topic),
-                partition: b.tp.partition,
-                offset: base_offset.map(|base| base + i as u64),
-                timestamp_ms: append_time_ms.unwrap_or(r.timestamp_ms),
-                key_bytes: r.key_bytes,
-                value_bytes: r.value_bytes,
-            };
-            r.completion.complete(Ok(meta), handler);
+            if let Ok(meta) = &mut result {
+                meta.offset = base_offset.map(|base| base + i as u64);
+                meta.timestamp_ms = append_time_ms.unwrap_or(r.timestamp_ms);
+                meta.key_bytes = r.key_bytes;
+                meta.value_bytes = r.value_bytes;
+            }
+            r.completion.complete(&result, handler);
         }
         self.release(count, b.reserved_bytes);
     }
@@ -644,8 +652,9 @@ impl Sender {
     fn fail_records(&self, records: Vec<PendingRecord>, reserved_bytes: usize, err: &ClientError) {
         let count = records.len();
         let handler = self.shared.handler.as_ref();
+        let result: DeliveryResult = Err(err.clone());
         for r in records {
-            r.completion.complete(Err(err.clone()), handler);
+            r.completion.complete(&result, handler);
         }
         self.release(count, reserved_bytes);
     }
