@@ -261,8 +261,7 @@ impl RunStats {
     }
 
     /// A delivery report arrived for a record of `producer` intended at `intended_ns`:
-    /// `Some(value bytes)` if it was delivered.
-    /// A delivery report, acknowledged at run-clock reading `now`.
+    /// `Some(value bytes)` if it was delivered, acknowledged at run-clock reading `now`.
     pub fn on_delivery(&self, producer: usize, delivered: Option<u64>, intended_ns: u64, now: u64) {
         let p = &self.producers[producer];
         let Some(bytes) = delivered else {
