@@ -10,7 +10,7 @@ use zerocopy::little_endian::{I16, I32, I64, U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 use crate::compression::{check_records_size, compress_into, decompress, Compression};
-use crate::constants::{BATCH_HEADER_BYTES, DECOMPRESSED_BYTES_MAX};
+use crate::constants::{BATCH_CRC_STEP_BYTES, BATCH_HEADER_BYTES, DECOMPRESSED_BYTES_MAX};
 use crate::error::BatchError;
 
 /// Format version written in every batch header.
@@ -119,6 +119,22 @@ pub fn batch_crc(batch: &[u8]) -> u32 {
     crc32fast::hash(&batch[CRC_START..])
 }
 
+/// The batch CRC from the header's covered bytes and a hasher that has seen exactly the
+/// records section after them: the same value as [`batch_crc`] of the whole batch.
+fn crc_with_records(header: &[u8; BATCH_HEADER_BYTES], records: &crc32fast::Hasher) -> u32 {
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&header[CRC_START..]);
+    crc.combine(records);
+    crc.finalize()
+}
+
+/// A hasher that has seen `records`.
+fn records_hasher(records: &[u8]) -> crc32fast::Hasher {
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(records);
+    crc
+}
+
 /// Checks everything the broker can check without decompressing: length, magic, CRC,
 /// counts, codec and size limit. Returns the header on success.
 pub fn validate(batch: &[u8], max_message_bytes: u32) -> Result<&BatchHeader, BatchError> {
@@ -201,10 +217,15 @@ impl ProducerStamp {
 ///
 /// Records are encoded straight into the batch's own buffer behind a placeholder header,
 /// so an uncompressed batch is sealed in place: each value is copied once, from the
-/// caller's slice into the batch, and never again on the producer side.
+/// caller's slice into the batch, and never again on the producer side. The records
+/// section is hashed as it grows, [`BATCH_CRC_STEP_BYTES`] at a time, while its bytes are
+/// still in cache; sealing hashes only the header and the last step.
 pub struct BatchBuilder {
     /// The header placeholder ([`BATCH_HEADER_BYTES`]) followed by the records section.
     buf: BytesMut,
+    /// CRC32 state over `buf[BATCH_HEADER_BYTES..hashed_until]`.
+    records_crc: crc32fast::Hasher,
+    hashed_until: usize,
     first_timestamp_ms: i64,
     max_timestamp_ms: i64,
     count: u32,
@@ -221,6 +242,8 @@ impl BatchBuilder {
         buf.put_bytes(0, BATCH_HEADER_BYTES);
         BatchBuilder {
             buf,
+            records_crc: crc32fast::Hasher::new(),
+            hashed_until: BATCH_HEADER_BYTES,
             first_timestamp_ms,
             max_timestamp_ms: first_timestamp_ms,
             count: 0,
@@ -279,13 +302,26 @@ impl BatchBuilder {
         );
         self.max_timestamp_ms = self.max_timestamp_ms.max(timestamp_ms);
         self.count += 1;
+        self.hash_records(BATCH_CRC_STEP_BYTES);
+    }
+
+    /// Hashes the records written since the last call, if there are at least `min_bytes`.
+    fn hash_records(&mut self, min_bytes: usize) {
+        let fresh = &self.buf[self.hashed_until..];
+        if fresh.len() >= min_bytes {
+            self.records_crc.update(fresh);
+            self.hashed_until = self.buf.len();
+        }
     }
 
     /// Finishes an uncompressed batch, in place.
-    pub fn finish(self, stamp: ProducerStamp) -> BytesMut {
+    pub fn finish(mut self, stamp: ProducerStamp) -> BytesMut {
         assert!(self.count > 0, "a batch holds at least one record");
+        self.hash_records(0);
+        assert_eq!(self.hashed_until, self.buf.len(), "every record is hashed");
         seal_batch(
             self.buf,
+            &self.records_crc,
             Codec::None,
             self.first_timestamp_ms,
             self.max_timestamp_ms,
@@ -344,6 +380,7 @@ pub fn encode_batch(
     out.put_slice(records);
     seal_batch(
         out,
+        &records_hasher(records),
         codec,
         first_timestamp_ms,
         max_timestamp_ms,
@@ -376,8 +413,10 @@ pub fn encode_compressed(
         out.put_slice(raw);
         codec = Codec::None;
     }
+    let records = records_hasher(&out[BATCH_HEADER_BYTES..]);
     Ok(seal_batch(
         out,
+        &records,
         codec,
         first_timestamp_ms,
         max_timestamp_ms,
@@ -387,9 +426,10 @@ pub fn encode_compressed(
 }
 
 /// Fills in the header of `out` (64 placeholder bytes followed by the stored records
-/// section) and its CRC.
+/// section) and its CRC; `records_crc` has seen exactly that records section.
 fn seal_batch(
     mut out: BytesMut,
+    records_crc: &crc32fast::Hasher,
     codec: Codec,
     first_timestamp_ms: i64,
     max_timestamp_ms: i64,
@@ -416,9 +456,16 @@ fn seal_batch(
         record_count: U32::new(count),
         reserved2: U32::new(0),
     };
+    let crc = crc_with_records(
+        header
+            .as_bytes()
+            .try_into()
+            .expect("the header is 64 bytes"),
+        records_crc,
+    );
     out[..BATCH_HEADER_BYTES].copy_from_slice(header.as_bytes());
-    let crc = batch_crc(&out);
     out[12..16].copy_from_slice(&crc.to_le_bytes());
+    debug_assert_eq!(crc, batch_crc(&out), "the running CRC is the batch's CRC");
     out
 }
 
@@ -682,6 +729,26 @@ mod tests {
                 prop_assert_eq!(r.key.as_deref(), k.as_deref());
                 prop_assert_eq!(r.value.as_deref(), v.as_deref());
             }
+        }
+
+        /// The CRC a builder keeps as records are pushed (in steps, some records larger
+        /// than a step, some smaller) is the CRC of the whole sealed batch, stamp included.
+        #[test]
+        fn the_running_crc_is_the_crc_of_the_whole_batch(
+            sizes in proptest::collection::vec(0usize..3 * BATCH_CRC_STEP_BYTES, 1..12),
+            producer_id in any::<i64>(), base_sequence in any::<i32>())
+        {
+            let mut b = BatchBuilder::new(7);
+            for (i, n) in sizes.iter().enumerate() {
+                let value: Vec<u8> = (0..*n).map(|j| (i * 31 + j) as u8).collect();
+                b.push(7 + i as i64, Some(b"k"), Some(&value), &[(b"h", Some(b"v"))]);
+            }
+            let stamp = ProducerStamp { producer_id, producer_epoch: 3, base_sequence };
+            let batch = b.finish(stamp);
+            let header = BatchHeader::parse(&batch).expect("a header");
+            prop_assert_eq!(header.crc.get(), crc32fast::hash(&batch[CRC_START..]));
+            prop_assert_eq!(header.base_sequence.get(), base_sequence);
+            validate(&batch, u32::MAX).expect("valid");
         }
 
         /// The decoders never panic on arbitrary bytes: they return a value or an error.

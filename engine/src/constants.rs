@@ -9,6 +9,13 @@ pub const PAGE_BYTES: usize = 4096;
 /// Fixed size of a record-batch header (see docs/format.md).
 pub const BATCH_HEADER_BYTES: usize = 64;
 
+/// A batch builder hashes its records section (CRC32) each time this much (16 KiB) more
+/// has been written: the bytes are still in the core's cache then (L1 holds 48 KiB on this
+/// machine). Measured with a standalone loop here: ~28 ns per KiB so, 110-125 ns per KiB
+/// when a whole 256 KiB batch is hashed at seal time from L3 or DRAM, as the sender did.
+/// Smaller steps pay the hasher's per-call overhead (1 KiB steps: ~55 ns per KiB).
+pub const BATCH_CRC_STEP_BYTES: usize = 16 << 10;
+
 /// Default max.message.bytes: the largest record batch a partition accepts (1 MiB).
 pub const MAX_MESSAGE_BYTES_DEFAULT: u32 = 1 << 20;
 
