@@ -138,6 +138,17 @@ fn records_hasher(records: &[u8]) -> crc32fast::Hasher {
 /// Checks everything the broker can check without decompressing: length, magic, CRC,
 /// counts, codec and size limit. Returns the header on success.
 pub fn validate(batch: &[u8], max_message_bytes: u32) -> Result<&BatchHeader, BatchError> {
+    let header = validate_except_crc(batch, max_message_bytes)?;
+    check_crc(header, batch_crc(batch))?;
+    Ok(header)
+}
+
+/// [`validate`] without the CRC, for a caller that computes it while copying the batch
+/// (the log's append: one pass over the bytes instead of two) and then calls [`check_crc`].
+pub fn validate_except_crc(
+    batch: &[u8],
+    max_message_bytes: u32,
+) -> Result<&BatchHeader, BatchError> {
     let header = BatchHeader::parse(batch)?;
     if batch.len() > max_message_bytes as usize {
         return Err(BatchError::TooLarge {
@@ -154,13 +165,6 @@ pub fn validate(batch: &[u8], max_message_bytes: u32) -> Result<&BatchHeader, Ba
     if header.magic != BATCH_MAGIC {
         return Err(BatchError::BadMagic(header.magic));
     }
-    let actual = batch_crc(batch);
-    if actual != header.crc.get() {
-        return Err(BatchError::CrcMismatch {
-            expected: header.crc.get(),
-            actual,
-        });
-    }
     let count = header.record_count.get();
     if count == 0 || header.last_offset_delta.get() != count - 1 {
         return Err(BatchError::BadCount {
@@ -170,6 +174,17 @@ pub fn validate(batch: &[u8], max_message_bytes: u32) -> Result<&BatchHeader, Ba
     }
     header.codec()?;
     Ok(header)
+}
+
+/// Compares the CRC computed over a batch's covered bytes with the one its header carries.
+pub fn check_crc(header: &BatchHeader, actual: u32) -> Result<(), BatchError> {
+    if actual != header.crc.get() {
+        return Err(BatchError::CrcMismatch {
+            expected: header.crc.get(),
+            actual,
+        });
+    }
+    Ok(())
 }
 
 /// Writes the broker-assigned base offset into a validated batch, in place.

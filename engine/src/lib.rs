@@ -14,6 +14,7 @@ pub mod log;
 pub mod malloc_tuning;
 pub mod manager;
 pub mod segment;
+pub mod staging;
 pub mod storage;
 pub mod tuning;
 

@@ -15,17 +15,19 @@
 //! - segments are contiguous: each one's `next_offset` is the next one's base offset.
 //! - only the last segment is active; sealed segments are fsynced, truncated to their size,
 //!   and never written again.
-//! - `pending` holds exactly the batches in `[written_offset, next_offset)`, in order.
+//! - `staged` holds exactly the batches in `[staged_offset, next_offset)`, in order, as
+//!   they go to disk; `written_offset <= staged_offset`, equal when no write is in flight
+//!   (a write takes the staged bytes when it is planned).
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use bytes::{Bytes, BytesMut};
 use event_listener::Event;
 
-use crate::batch::{set_base_offset, validate, BatchHeader};
+use crate::batch::{check_crc, set_base_offset, validate_except_crc, BatchHeader};
 use crate::batch_cache::{BatchCache, CachedBatch};
 use crate::clock::ClockRef;
 use crate::config::{FlushPolicy, LogConfig};
@@ -33,6 +35,7 @@ use crate::constants::*;
 use crate::error::{LogError, LogResult};
 use crate::index::SegmentIndex;
 use crate::segment::{self, Segment};
+use crate::staging::Staged;
 use crate::storage::{Storage, StorageFile};
 
 /// Fallocate grows the active segment by at least this much at a time (16 MiB), so the
@@ -72,14 +75,16 @@ struct State<F: StorageFile> {
     next_offset: u64,
     written_offset: u64,
     durable_offset: u64,
-    pending: VecDeque<PendingBatch>,
-    /// Bytes of the pending batches ...
+    /// Where `staged` starts: `written_offset`, or the end of the write in flight.
+    staged_offset: u64,
+    /// The batches not yet handed to a write, copied into write buffers of the active
+    /// segment behind its partial last page (rewritten, with more data after it, by the
+    /// next write).
+    staged: Staged<<F as StorageFile>::Buf>,
+    /// Bytes of the batches appended and not yet written (staged or in flight) ...
     pending_bytes: usize,
-    /// ... and what they keep in memory (`PendingBatch::charge`): the backpressure bound.
+    /// ... and what they keep in memory (`Incoming::charge`): the backpressure bound.
     pending_charge: usize,
-    /// Bytes of the last, partial page of the active segment as on disk; rewritten (with
-    /// more data after it) by the next flush.
-    tail_page: Vec<u8>,
     unsynced_bytes: u64,
     oldest_unsynced_ms: Option<i64>,
     cache: BatchCache,
@@ -115,20 +120,13 @@ impl<F: StorageFile> State<F> {
     fn check_invariants(&self) {
         assert!(self.log_start() <= self.durable_offset);
         assert!(self.durable_offset <= self.written_offset);
-        assert!(self.written_offset <= self.next_offset);
+        assert!(self.written_offset <= self.staged_offset);
+        assert!(self.staged_offset <= self.next_offset);
         assert_eq!(
-            self.pending.is_empty(),
-            self.written_offset == self.next_offset
+            self.staged.is_empty(),
+            self.staged_offset == self.next_offset
         );
     }
-}
-
-/// A batch appended but not yet written.
-struct PendingBatch {
-    bytes: Bytes,
-    /// The base offset to write into the header on the way to disk, for a batch kept as
-    /// the producer sent it (`None`: the bytes carry it already).
-    patch_base: Option<u64>,
 }
 
 /// A batch on its way into `append_batch`.
@@ -166,49 +164,17 @@ impl Incoming {
     }
 }
 
-/// The header of a pending batch as it goes to disk: with the base offset written in.
-fn patched_header(b: &PendingBatch) -> Option<[u8; BATCH_HEADER_BYTES]> {
-    let base = b.patch_base?;
-    let mut h = [0u8; BATCH_HEADER_BYTES];
-    h.copy_from_slice(&b.bytes[..BATCH_HEADER_BYTES]);
-    set_base_offset(&mut h, base);
-    Some(h)
-}
-
-/// What a flush writes, in order: the tail page, then every pending batch, each patched
-/// one as its corrected header followed by the rest of its bytes.
-fn flush_sources<'a>(
-    tail_page: &'a [u8],
-    pending: &'a VecDeque<PendingBatch>,
-    headers: &'a [Option<[u8; BATCH_HEADER_BYTES]>],
-) -> Vec<&'a [u8]> {
-    let mut out = Vec::with_capacity(1 + 2 * pending.len());
-    out.push(tail_page);
-    for (b, h) in pending.iter().zip(headers) {
-        match h {
-            Some(h) => {
-                out.push(&h[..]);
-                out.push(&b.bytes[BATCH_HEADER_BYTES..]);
-            }
-            None => out.push(&b.bytes[..]),
-        }
-    }
-    out
-}
-
 /// A planned flush: buffers to write and the state to commit when they are on disk.
 struct FlushPlan<F: StorageFile> {
     file: Rc<F>,
     writes: Vec<(F::Buf, u64)>,
     /// File position after the last write.
     end: u64,
-    batches: usize,
     bytes: usize,
-    /// The batches' `PendingBatch::charge`, released when they are written.
+    /// The batches' `Incoming::charge`, released when they are written.
     charge: usize,
     target_offset: u64,
     new_written_size: u64,
-    new_tail_page: Vec<u8>,
     new_zeroed_until: u64,
 }
 
@@ -365,6 +331,7 @@ impl<S: Storage> PartitionLog<S> {
         }
         let active = segments.values().next_back().expect("just ensured");
         let next_offset = active.next_offset;
+        let written_size = active.written_size;
         let tail_page = read_tail_page(active)
             .await
             .map_err(io_at(&name, "reading the tail page"))?;
@@ -373,10 +340,10 @@ impl<S: Storage> PartitionLog<S> {
             next_offset,
             written_offset: next_offset,
             durable_offset: next_offset,
-            pending: VecDeque::new(),
+            staged_offset: next_offset,
+            staged: Staged::new(written_size, tail_page),
             pending_bytes: 0,
             pending_charge: 0,
-            tail_page,
             unsynced_bytes: 0,
             oldest_unsynced_ms: None,
             cache: BatchCache::new(config.batch_cache_bytes),
@@ -507,10 +474,13 @@ impl<S: Storage> PartitionLog<S> {
             .await
     }
 
+    /// Validates and appends a batch. The CRC is checked last, by the copy into the write
+    /// buffers (see staging.rs), so a batch with a bad CRC may first wait for room or roll
+    /// the segment; it is refused before it gets an offset, as any invalid batch.
     async fn append_batch(&self, batch: Incoming) -> LogResult<AppendInfo> {
         let _guard = self.append_lock.lock().await;
         self.check_poisoned()?;
-        let header = *validate(batch.bytes(), self.config.max_message_bytes)?;
+        let header = *validate_except_crc(batch.bytes(), self.config.max_message_bytes)?;
         let len = batch.bytes().len();
         let charge = batch.charge();
         self.make_room(charge).await?;
@@ -520,6 +490,12 @@ impl<S: Storage> PartitionLog<S> {
         let now = self.clock.now_ms();
         let mut st = self.state.borrow_mut();
         let base = st.next_offset;
+        let file = st.active().file.clone();
+        let crc = st
+            .staged
+            .copy_in(batch.bytes(), base, |n| file.alloc_buf(n));
+        check_crc(&header, crc)?;
+        st.staged.commit(len);
         let count = u64::from(header.record_count());
         let (bytes, patched) = batch.with_base_offset(base);
         let interval = self.config.index_interval_bytes;
@@ -540,10 +516,6 @@ impl<S: Storage> PartitionLog<S> {
         seg.next_offset = base + count;
         seg.first_append_ms.get_or_insert(now);
         st.next_offset = base + count;
-        st.pending.push_back(PendingBatch {
-            bytes: bytes.clone(),
-            patch_base: (!patched).then_some(base),
-        });
         st.pending_bytes += len;
         st.pending_charge += charge;
         st.cache.push(CachedBatch {
@@ -624,7 +596,8 @@ impl<S: Storage> PartitionLog<S> {
         a.sealed = true;
         a.allocated = size;
         st.segments.insert(next, fresh);
-        st.tail_page.clear();
+        assert!(st.staged.is_empty(), "everything is written before sealing");
+        st.staged = Staged::new(0, Vec::new());
         Ok(())
     }
 
@@ -912,7 +885,7 @@ impl<S: Storage> PartitionLog<S> {
                 flag: &self.writing,
                 event: &self.flushed,
             };
-            let plan = self.plan_flush(&self.state.borrow());
+            let plan = self.plan_flush(&mut self.state.borrow_mut());
             if let Some(p) = plan {
                 if level == Durability::Durable && self.durable_write_fits(&p) {
                     return self.write_durable(p).await;
@@ -1012,65 +985,40 @@ impl<S: Storage> PartitionLog<S> {
         Ok(())
     }
 
-    /// Builds the page-aligned buffers for everything pending, starting with the partial
-    /// tail page (rewritten with the same bytes plus what follows, so a torn write of that
-    /// page can only mix old and new copies of identical durable bytes).
-    fn plan_flush(&self, st: &State<S::File>) -> Option<FlushPlan<S::File>> {
-        if st.pending.is_empty() {
+    /// Takes the staged write buffers: everything appended since the last write, behind
+    /// the partial tail page (rewritten with the same bytes plus what follows, so a torn
+    /// write of that page can only mix old and new copies of identical durable bytes).
+    /// Called with no write in flight, so everything pending is staged.
+    fn plan_flush(&self, st: &mut State<S::File>) -> Option<FlushPlan<S::File>> {
+        if st.staged.is_empty() {
             return None;
         }
+        assert_eq!(st.staged_offset, st.written_offset, "no write in flight");
         let seg = st.active();
-        let page_pos = align_down(seg.written_size);
-        assert_eq!(seg.written_size - page_pos, st.tail_page.len() as u64);
-        let total = st.tail_page.len() + st.pending_bytes;
-        let aligned_total = align_up(total as u64) as usize;
-        let end = page_pos + aligned_total as u64;
+        let new_written_size = seg.written_size + st.pending_bytes as u64;
+        assert_eq!(
+            st.staged.end_size(),
+            new_written_size,
+            "all pending is staged"
+        );
+        let (file, written_size) = (seg.file.clone(), seg.written_size);
+        let (zeroed_until, allocated) = (seg.zeroed_until, seg.allocated);
+        let staged = st.staged.finish();
+        assert_eq!(staged.writes[0].1, align_down(written_size));
         assert!(
-            end <= align_up(seg.allocated),
+            staged.end <= align_up(allocated),
             "writes stay inside the allocation"
         );
-        let mut writes = Vec::with_capacity(aligned_total.div_ceil(WRITE_CHUNK_BYTES) + 1);
-        let headers: Vec<_> = st.pending.iter().map(patched_header).collect();
-        let all = flush_sources(&st.tail_page, &st.pending, &headers);
-        let mut sources = all.iter().copied();
-        let mut src: &[u8] = &[];
-        let mut pos = page_pos;
-        while pos < end {
-            let n = ((end - pos) as usize).min(WRITE_CHUNK_BYTES);
-            let mut buf = seg.file.alloc_buf(n);
-            let mut filled = 0;
-            while filled < n {
-                if src.is_empty() {
-                    match sources.next() {
-                        Some(s) => src = s,
-                        None => break, // the rest of the page is zero padding
-                    }
-                    continue;
-                }
-                let k = src.len().min(n - filled);
-                buf[filled..filled + k].copy_from_slice(&src[..k]);
-                src = &src[k..];
-                filled += k;
-            }
-            buf[filled..].fill(0);
-            writes.push((buf, pos));
-            pos += n as u64;
-        }
-        let new_written_size = seg.written_size + st.pending_bytes as u64;
-        let tail_start = align_down(new_written_size);
-        let new_tail_page = tail_bytes(&all, page_pos, tail_start, new_written_size);
-        let new_zeroed_until = seg.zeroed_until.max(end);
+        st.staged_offset = st.next_offset;
         Some(FlushPlan {
-            file: seg.file.clone(),
-            writes,
-            end,
-            batches: st.pending.len(),
+            file,
+            writes: staged.writes,
+            end: staged.end,
             bytes: st.pending_bytes,
             charge: st.pending_charge,
             target_offset: st.next_offset,
             new_written_size,
-            new_tail_page,
-            new_zeroed_until,
+            new_zeroed_until: zeroed_until.max(staged.end),
         })
     }
 
@@ -1164,10 +1112,8 @@ impl<S: Storage> PartitionLog<S> {
     fn commit_write(&self, p: FlushPlan<S::File>) {
         let now = self.clock.now_ms();
         let mut st = self.state.borrow_mut();
-        st.pending.drain(..p.batches);
         st.pending_bytes -= p.bytes;
         st.pending_charge -= p.charge;
-        st.tail_page = p.new_tail_page;
         st.written_offset = p.target_offset;
         st.unsynced_bytes += p.bytes as u64;
         st.oldest_unsynced_ms.get_or_insert(now);
@@ -1427,25 +1373,6 @@ impl<S: Storage> PartitionLog<S> {
         }
         Ok(())
     }
-}
-
-/// The bytes of `[tail_start, end)` from the concatenation of `tail_page` (at `page_pos`)
-/// and the pending batches (`flush_sources`, so with corrected headers): the new partial
-/// page after a flush.
-fn tail_bytes(sources: &[&[u8]], page_pos: u64, tail_start: u64, end: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity((end - tail_start) as usize);
-    let mut at = page_pos;
-    for src in sources {
-        let src_end = at + src.len() as u64;
-        if src_end > tail_start {
-            let from = tail_start.saturating_sub(at) as usize;
-            out.extend_from_slice(&src[from..]);
-        }
-        at = src_end;
-    }
-    assert_eq!(at, end);
-    assert!(out.len() < PAGE_BYTES);
-    out
 }
 
 /// What a [`scan_batches`] callback wants next.

@@ -239,6 +239,48 @@ fn oversized_and_corrupt_batches_are_rejected_whole() {
     });
 }
 
+/// A batch refused for its CRC has already been copied into the write buffers (the copy
+/// computes the CRC), here past the first buffer into a second: none of its bytes may
+/// reach the disk, and the next batch takes its place.
+#[test]
+fn a_batch_refused_for_its_crc_leaves_no_bytes_behind() {
+    block_on(async {
+        let (_c, clock) = clock();
+        let s = MemStorage::new();
+        let config = LogConfig {
+            segment_bytes: 4 << 20,
+            max_message_bytes: 256 << 10,
+            pending_bytes_max: 1 << 20,
+            ..small_config()
+        };
+        let log = open(&s, config.clone(), &clock).await;
+        let first = batch(1, 3, 0);
+        let last = batch(3, 2, 0);
+        let bytes = (first.len() + last.len()) as u64;
+        log.append(first).await.expect("append");
+        let mut bad = sized_batch(2, 200 << 10, 0);
+        let n = bad.len();
+        bad[n - 1] ^= 0x40;
+        let err = log.append(bad).await.expect_err("bad crc");
+        assert!(err.to_string().contains("CRC mismatch"), "{err}");
+        log.append(last).await.expect("append");
+        log.flush(Durability::Durable).await.expect("flush");
+        let want = ["1:0", "1:1", "1:2", "3:0", "3:1"];
+        let values = |all: Vec<(u64, String)>| all.into_iter().map(|(_, v)| v).collect::<Vec<_>>();
+        assert_eq!(values(read_all(&log, 0).await), want);
+        assert_eq!(
+            log.size_bytes(),
+            bytes,
+            "only the two good batches are in the log"
+        );
+        log.close().await.expect("close");
+        let log = open(&s, config, &clock).await;
+        assert_eq!(log.offsets().next, 5);
+        assert_eq!(values(read_all(&log, 0).await), want, "the same from disk");
+        assert_eq!(log.size_bytes(), bytes);
+    });
+}
+
 #[test]
 fn group_commit_one_fsync_for_concurrent_waiters() {
     block_on(async {

@@ -182,7 +182,12 @@ impl DerefMut for GlommioBuf {
     }
 }
 
-impl IoBuf for GlommioBuf {}
+impl IoBuf for GlommioBuf {
+    fn truncate(&mut self, len: usize) {
+        assert_eq!(len % PAGE_BYTES, 0, "direct I/O buffers are page multiples");
+        self.0.trim_to_size(len);
+    }
+}
 
 /// One O_DIRECT file, open twice: plain, and with O_DSYNC for durable writes.
 pub struct GlommioFile {

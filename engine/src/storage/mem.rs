@@ -322,7 +322,13 @@ impl DerefMut for MemBuf {
     }
 }
 
-impl IoBuf for MemBuf {}
+impl IoBuf for MemBuf {
+    fn truncate(&mut self, len: usize) {
+        assert_eq!(len % PAGE_BYTES, 0, "direct I/O buffers are page multiples");
+        assert!(len <= self.0.len(), "a buffer only shrinks");
+        self.0.truncate(len);
+    }
+}
 
 /// A handle to one in-memory file.
 pub struct MemFileHandle {

@@ -18,7 +18,11 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 /// A buffer that can be handed to [`StorageFile::write_at`]: page aligned, page-multiple long.
-pub trait IoBuf: Deref<Target = [u8]> + DerefMut {}
+pub trait IoBuf: Deref<Target = [u8]> + DerefMut {
+    /// Shortens the buffer to its first `len` bytes (a page multiple, at most its length),
+    /// so a write of it writes only those.
+    fn truncate(&mut self, len: usize);
+}
 
 /// Directory-level operations and opening files.
 #[allow(async_fn_in_trait)] // single-threaded by design: no Send bound wanted
