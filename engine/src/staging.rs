@@ -211,29 +211,11 @@ impl<B: IoBuf> Staged<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::mem::MemBuf;
     use proptest::prelude::*;
-    use std::ops::{Deref, DerefMut};
 
-    struct TestBuf(Vec<u8>);
-    impl Deref for TestBuf {
-        type Target = [u8];
-        fn deref(&self) -> &[u8] {
-            &self.0
-        }
-    }
-    impl DerefMut for TestBuf {
-        fn deref_mut(&mut self) -> &mut [u8] {
-            &mut self.0
-        }
-    }
-    impl IoBuf for TestBuf {
-        fn truncate(&mut self, len: usize) {
-            self.0.truncate(len);
-        }
-    }
-
-    fn alloc(n: usize) -> TestBuf {
-        TestBuf(vec![0xA5; n]) // garbage: a byte the stager forgets shows
+    fn alloc(n: usize) -> MemBuf {
+        MemBuf::garbage(n) // a byte the stager forgets shows as 0xA5
     }
 
     /// A fake batch of `len` bytes: any bytes do, the stager only sets the base offset.
@@ -242,7 +224,7 @@ mod tests {
     }
 
     /// Lays the writes out as a file image from `pos0`.
-    fn image(w: &StagedWrite<TestBuf>, pos0: u64) -> Vec<u8> {
+    fn image(w: &StagedWrite<MemBuf>, pos0: u64) -> Vec<u8> {
         let mut out = Vec::new();
         for (buf, pos) in &w.writes {
             assert_eq!(*pos, pos0 + out.len() as u64, "writes are contiguous");
@@ -267,7 +249,7 @@ mod tests {
                 1..4),
         ) {
             let tail0: Vec<u8> = (0..size0 % PAGE_BYTES as u64).map(|i| i as u8 ^ 0x5A).collect();
-            let mut staged = Staged::<TestBuf>::new(size0, tail0.clone());
+            let mut staged = Staged::<MemBuf>::new(size0, tail0.clone());
             let mut size = size0;
             let mut tail = tail0;
             let mut base = 0u64;

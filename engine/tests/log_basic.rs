@@ -72,12 +72,7 @@ fn disk_fetches_never_read_a_batch_they_refuse() {
     block_on(async {
         let (_c, clock) = clock();
         let s = MemStorage::new();
-        let config = LogConfig {
-            segment_bytes: 4 << 20,
-            max_message_bytes: 256 << 10,
-            pending_bytes_max: 1 << 20,
-            ..small_config()
-        };
+        let config = large_batch_config();
         let log = open(&s, config.clone(), &clock).await;
         for i in 0..12 {
             log.append(sized_batch(i, 100_000, 0))
@@ -247,12 +242,7 @@ fn a_batch_refused_for_its_crc_leaves_no_bytes_behind() {
     block_on(async {
         let (_c, clock) = clock();
         let s = MemStorage::new();
-        let config = LogConfig {
-            segment_bytes: 4 << 20,
-            max_message_bytes: 256 << 10,
-            pending_bytes_max: 1 << 20,
-            ..small_config()
-        };
+        let config = large_batch_config();
         let log = open(&s, config.clone(), &clock).await;
         let first = batch(1, 3, 0);
         let last = batch(3, 2, 0);

@@ -309,6 +309,16 @@ impl Storage for MemStorage {
 /// An aligned in-memory buffer.
 pub struct MemBuf(Vec<u8>);
 
+impl MemBuf {
+    /// A buffer of `len` bytes (a page multiple) filled with garbage on purpose: a caller
+    /// that forgets to fill a byte writes 0xA5 to the "disk", and the crash and recovery
+    /// tests notice.
+    pub fn garbage(len: usize) -> MemBuf {
+        assert_eq!(len % PAGE_BYTES, 0, "direct I/O buffers are page multiples");
+        MemBuf(vec![0xA5; len])
+    }
+}
+
 impl Deref for MemBuf {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
@@ -340,10 +350,7 @@ impl StorageFile for MemFileHandle {
     type Buf = MemBuf;
 
     fn alloc_buf(&self, len: usize) -> MemBuf {
-        assert_eq!(len % PAGE_BYTES, 0, "direct I/O buffers are page multiples");
-        // Garbage on purpose: a caller that forgets to fill a byte writes 0xA5 to the
-        // "disk", and the crash and recovery tests notice.
-        MemBuf(vec![0xA5; len])
+        MemBuf::garbage(len)
     }
 
     async fn write_at(&self, buf: MemBuf, pos: u64) -> io::Result<usize> {

@@ -42,6 +42,17 @@ pub fn small_config() -> LogConfig {
     }
 }
 
+/// `small_config` with room for batches of 100-250 KiB: 4 MiB segments, 256 KiB max
+/// batch, 1 MiB pending.
+pub fn large_batch_config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 4 << 20,
+        max_message_bytes: 256 << 10,
+        pending_bytes_max: 1 << 20,
+        ..small_config()
+    }
+}
+
 /// `small_config` with retention.bytes set.
 pub fn retained_config(retention_bytes: i64) -> LogConfig {
     LogConfig {
