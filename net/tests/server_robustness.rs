@@ -317,6 +317,36 @@ fn idempotent_retries_are_duplicates_across_clean_and_crash_restarts() {
     broker.shutdown().expect("clean shutdown");
 }
 
+/// The broker reads a batch's producer stamp before the log checks its CRC (in the copy
+/// into the write buffers). A corrupt batch whose stamp says "retry of an appended batch"
+/// must be refused as corrupt, not acknowledged as that duplicate.
+#[test]
+fn a_corrupt_batch_that_looks_like_a_retry_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = start_with(dir.path(), |_| {});
+    let mut raw = RawClient::connect(broker.local_addr()).expect("connect");
+    assert_eq!(raw.create_topic("idem", 1).error_code, ErrorCode::None);
+    let pid = init_producer(&mut raw);
+    let stamp = ProducerStamp {
+        producer_id: pid,
+        producer_epoch: 0,
+        base_sequence: 0,
+    };
+    let b0 = stamped(&["a", "b"], stamp);
+    let r = raw.produce("idem", 0, vec![b0.clone()], Acks::All);
+    assert_eq!((r.error_code, r.base_offset), (ErrorCode::None, 0));
+    let mut bad = b0.to_vec();
+    let n = bad.len();
+    bad[n - 1] ^= 0x40; // the last value byte: the stamp still names the first batch
+    let r = raw.produce("idem", 0, vec![Bytes::from(bad)], Acks::All);
+    assert_eq!(r.error_code, ErrorCode::CorruptMessage, "{r:?}");
+    let again = raw.produce("idem", 0, vec![b0], Acks::All);
+    assert_eq!((again.error_code, again.base_offset), (ErrorCode::None, 0));
+    assert_eq!(values(&raw.fetch("idem", 0, 0, 0).batches), ["a", "b"]);
+    drop(raw);
+    broker.shutdown().expect("clean shutdown");
+}
+
 // ---- bad input ----
 
 /// A request frame built by hand (docs/format.md, "Frame"): any key, version and body.

@@ -556,6 +556,17 @@ impl Shard {
                 match verdict {
                     Verdict::Append => {}
                     Verdict::Duplicate { base_offset } => {
+                        // The header was read unchecked (the log checks the CRC as it
+                        // copies a batch in): a retry answered from the producer table must
+                        // not be a corrupt batch that only looks like one.
+                        let max = part.log.config().max_message_bytes;
+                        if let Err(e) = cfa_engine::batch::validate(batch, max) {
+                            return Err(produce_error(
+                                partition,
+                                ErrorCode::from(&e),
+                                e.to_string(),
+                            ));
+                        }
                         base.get_or_insert(base_offset);
                         continue;
                     }
