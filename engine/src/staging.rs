@@ -11,7 +11,8 @@
 //!
 //! Buffers are page aligned and contiguous in the file: each one starts where the last
 //! one ends, so only the last can be partly filled. [`Staged::finish`] zero-pads that one
-//! to its page, trims it, and hands back the writes and the new tail page.
+//! to its page, trims it, hands back the writes, and starts the next area with the new
+//! tail page.
 
 use crate::batch::CRC_START;
 use crate::constants::{
@@ -35,19 +36,17 @@ pub struct Staged<B> {
     /// Bytes staged from `pos` on (tail page included).
     len: usize,
     batches: usize,
-    /// Bytes the last write from this segment carried: the first buffer is opened that big,
-    /// so that a steady load stages each round in about one buffer.
+    /// Bytes the last write from this segment carried: the first buffer is opened at twice
+    /// that, so that a steady load stages each round in about one buffer.
     last_write_bytes: usize,
 }
 
-/// What a finished staging area writes, and what the next one starts with.
+/// What a finished staging area writes.
 pub struct StagedWrite<B> {
     /// Page-aligned buffers and their file positions, in file order.
     pub writes: Vec<(B, u64)>,
     /// File position after the last write (page aligned).
     pub end: u64,
-    /// The bytes of the last partial page (empty when the data ends on a page boundary).
-    pub tail: Vec<u8>,
 }
 
 impl<B: IoBuf> Staged<B> {
@@ -141,9 +140,9 @@ impl<B: IoBuf> Staged<B> {
         let from = (tail_start - last_pos) as usize;
         let tail = last[from..(end_size - last_pos) as usize].to_vec();
         let last_write_bytes = (end - self.pos) as usize;
-        *self = Staged::new(end_size, tail.clone());
+        *self = Staged::new(end_size, tail);
         self.last_write_bytes = last_write_bytes;
-        StagedWrite { writes, end, tail }
+        StagedWrite { writes, end }
     }
 
     /// Bytes the buffers hold from `pos` on.
@@ -296,7 +295,7 @@ mod tests {
                 size = pos0 + model.len() as u64;
                 let tail_start = (size - size % PAGE_BYTES as u64 - pos0) as usize;
                 tail = model[tail_start..].to_vec();
-                prop_assert_eq!(&w.tail, &tail);
+                prop_assert_eq!(&staged.tail, &tail, "the next area starts with the new tail");
                 prop_assert_eq!(staged.end_size(), size);
                 prop_assert!(staged.is_empty());
             }
