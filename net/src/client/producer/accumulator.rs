@@ -369,6 +369,13 @@ impl Accumulator {
         (ready, next)
     }
 
+    /// The bytes of `tp`'s oldest batch as built so far (header included), if it has one.
+    pub fn front_bytes(&self, tp: &TopicPartition) -> Option<usize> {
+        let state = self.topic_state(&tp.topic)?;
+        let batch = state.queues.get(&tp.partition)?.front()?;
+        Some(batch.builder.size_bytes())
+    }
+
     /// Takes the oldest batch of `tp`. A batch taken before it was full completes it
     /// for the sticky partitioner (sent after linger: the next records go elsewhere).
     pub fn take(&mut self, tp: &TopicPartition) -> Option<DrainedBatch> {
