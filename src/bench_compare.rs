@@ -109,6 +109,7 @@ fn compare_one(
     let mut run_args = args.run.clone();
     run_args.machine_limits = None;
     let result = bench_cmd::run_one(&run_args, w)?;
+    let floor_after = floor_after(args, w, &floor)?;
     let machine = cfa_bench::machine::Machine::probe(&args.run.data_dir, limits);
     let doc = RunDocument::new(result, w, machine, cfa_bench::machine::Build::probe());
     if !args.run.no_save {
@@ -136,6 +137,7 @@ fn compare_one(
         baseline_load: load,
         baselines: outcomes,
         floor,
+        floor_after,
         disk_under_load,
     })
 }
@@ -168,6 +170,21 @@ fn disk_under_load(
         r.write_fdatasync_cycle_us.p99,
         r.cycles
     );
+    Ok(Some(r))
+}
+
+/// The fresh-blocks floor once more, right after the cfa run, when one ran before it.
+fn floor_after(
+    args: &CompareArgs,
+    w: &Workload,
+    before: &[floor::FloorResult],
+) -> Result<Option<floor::FloorResult>> {
+    if before.is_empty() {
+        return Ok(None);
+    }
+    let config = floor::FloorConfig::for_workload(w, floor::Blocks::Fresh);
+    let r = floor::run(&args.run.data_dir, &config)?;
+    eprintln!("{}: after the run: {}", w.name, floor::summary_line(&r));
     Ok(Some(r))
 }
 

@@ -26,6 +26,10 @@ pub struct Entry {
     /// The pipeline floor of a max-rate workload on this machine (`floor.rs`), fresh
     /// blocks first; empty for fixed-rate workloads or when the limits were not measured.
     pub floor: Vec<FloorResult>,
+    /// The fresh-blocks floor again, right after the cfa run: the disk of a shared machine
+    /// moves from minute to minute (1.27M to 1.72M records/s within an hour here), so
+    /// cfa's share is read against the floor on both sides of its run.
+    pub floor_after: Option<FloorResult>,
     /// For an fsync-per-batch workload: the disk alone, write + fdatasync cycles at the
     /// rate cfa sustained, one stream per partition (`disk_probe.rs`); else none.
     pub disk_under_load: Option<ProbeResult>,
@@ -174,7 +178,7 @@ pub fn markdown(c: &Comparison) -> String {
         l.loopback_mb_per_s.map_or("-".into(), |v| format!("{v:.0}")),
         l.fdatasync_p99_us.map_or("-".into(), |v| format!("{v:.0}")),
     ));
-    md.push_str("x floor: against the pipeline floor on fresh blocks measured just before the run (`cfa bench floor`: the same records framed, CRC-checked, sent over loopback TCP and written with direct I/O by threads doing nothing else), the CPU-and-disk bound of a max-rate run here.\n\n");
+    md.push_str("x floor: against the pipeline floor on fresh blocks, the mean of the runs just before and just after cfa's (`cfa bench floor`: the same records framed, CRC-checked, sent over loopback TCP and written with direct I/O by threads doing nothing else), the CPU-and-disk bound of a max-rate run here.\n\n");
     md.push_str("| workload | system | rate | produce records/s | produce MB/s | x disk | x loopback | x floor | cfa / this | publish p50 ms | p99 ms | p99.9 ms | consume MB/s | e2e p99 ms | errors |\n");
     md.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for e in &c.entries {
@@ -208,8 +212,20 @@ pub fn markdown(c: &Comparison) -> String {
                 floor_mb,
             ));
         }
-        for f in &e.floor {
-            md.push_str(&floor_row(&e.workload, r.produce_mb_per_s, f, &l, floor_mb));
+        for (f, label) in floors(e) {
+            md.push_str(&floor_row(
+                &e.workload,
+                &label,
+                r.produce_mb_per_s,
+                f,
+                &l,
+                floor_mb,
+            ));
+        }
+    }
+    for e in &c.entries {
+        if let Some(line) = floor_drift_line(e) {
+            md.push_str(&line);
         }
     }
     for e in &c.entries {
@@ -266,24 +282,89 @@ fn disk_under_load_line(
 /// A failure's message is cut to this many characters in the table (the JSON has it all).
 const FAILURE_CHARS_MAX: usize = 160;
 
-/// The fresh-blocks floor's MB/s of an entry, if it was measured.
-fn fresh_floor_mb(e: &Entry) -> Option<f64> {
+/// The fresh-blocks floor's MB/s measured before an entry's cfa run, if it was.
+fn fresh_floor_before_mb(e: &Entry) -> Option<f64> {
     e.floor
         .iter()
         .find(|f| f.config.blocks == Blocks::Fresh)
         .map(|f| f.mb_per_s)
 }
 
+/// The fresh-blocks floor's MB/s that cfa is compared with: the mean of the runs before
+/// and after cfa's, or the one that was measured.
+fn fresh_floor_mb(e: &Entry) -> Option<f64> {
+    let after = e.floor_after.as_ref().map(|f| f.mb_per_s);
+    floor_mean(fresh_floor_before_mb(e), after)
+}
+
+fn floor_mean(before: Option<f64>, after: Option<f64>) -> Option<f64> {
+    match (before, after) {
+        (Some(b), Some(a)) => Some((b + a) / 2.0),
+        (b, a) => b.or(a),
+    }
+}
+
+/// The floor moved by more than this share between the runs around cfa's: the table's
+/// "x floor" then says little, and the report line says so.
+const FLOOR_DRIFT_WARN_SHARE: f64 = 0.10;
+
+/// How far the fresh-blocks floor moved across cfa's run, and cfa's share of each side.
+fn floor_drift_line(e: &Entry) -> Option<String> {
+    let before = fresh_floor_before_mb(e)?;
+    let after = e.floor_after.as_ref()?.mb_per_s;
+    Some(drift_line(
+        &e.workload,
+        before,
+        after,
+        e.cfa.result.produce_mb_per_s,
+    ))
+}
+
+fn drift_line(workload: &str, before: f64, after: f64, cfa: f64) -> String {
+    let drift = after / before - 1.0;
+    let verdict = if drift.abs() > FLOOR_DRIFT_WARN_SHARE {
+        format!(
+            " The floor moved by more than {:.0}%: the machine changed during the run, so cfa's share lies somewhere in that range.",
+            FLOOR_DRIFT_WARN_SHARE * 100.0
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "\n{workload}: the fresh-blocks floor gave {before:.1} MB/s before cfa's run and {after:.1} MB/s after it ({:+.0}%); cfa is {} x the one before, {} x the one after.{verdict}\n",
+        drift * 100.0,
+        ratio(cfa, Some(before)),
+        ratio(cfa, Some(after)),
+    )
+}
+
+/// An entry's floor runs in the order they ran, each with its table label: the fresh
+/// and written runs before cfa's ("before" only when a run after it exists), then the
+/// fresh run after it.
+fn floors(e: &Entry) -> Vec<(&FloorResult, String)> {
+    let label =
+        |f: &FloorResult, when: &str| format!("floor, {} blocks{when}", f.config.blocks.name());
+    let before = if e.floor_after.is_some() {
+        ", before"
+    } else {
+        ""
+    };
+    let mut out: Vec<(&FloorResult, String)> =
+        e.floor.iter().map(|f| (f, label(f, before))).collect();
+    out.extend(e.floor_after.iter().map(|f| (f, label(f, ", after"))));
+    out
+}
+
 fn floor_row(
     workload: &str,
+    label: &str,
     cfa_mb: f64,
     f: &FloorResult,
     l: &Limits,
     floor_mb: Option<f64>,
 ) -> String {
-    let blocks = f.config.blocks.name();
     format!(
-        "| {workload} | floor, {blocks} blocks | max | {:.0} | {:.1} | {} | {} | {} | {} | - | - | - | - | - | 0 |\n",
+        "| {workload} | {label} | max | {:.0} | {:.1} | {} | {} | {} | {} | - | - | - | - | - | 0 |\n",
         f.records_per_s,
         f.mb_per_s,
         ratio(f.mb_per_s, l.disk_mb_per_s),
@@ -353,10 +434,10 @@ pub fn rows(c: &Comparison) -> Vec<ComparisonRow> {
                 });
             }
         }
-        for f in &e.floor {
+        for (f, label) in floors(e) {
             rows.push(ComparisonRow {
                 workload: e.workload.clone(),
-                system: format!("floor, {} blocks", f.config.blocks.name()),
+                system: label,
                 produce_mb_per_s: f.mb_per_s,
                 publish_p99_us: None,
             });
@@ -399,6 +480,23 @@ mod tests {
                 max: p99,
             },
         }
+    }
+
+    #[test]
+    fn cfa_is_read_against_the_floor_on_both_sides_of_its_run() {
+        assert_eq!(floor_mean(Some(1200.0), Some(1600.0)), Some(1400.0));
+        assert_eq!(floor_mean(Some(1200.0), None), Some(1200.0));
+        assert_eq!(floor_mean(None, None), None);
+        let steady = drift_line("w", 1000.0, 1050.0, 800.0);
+        assert!(steady.contains("(+5%)"), "{steady}");
+        assert!(
+            steady.contains("0.80 x the one before, 0.76 x the one after"),
+            "{steady}"
+        );
+        assert!(!steady.contains("machine changed"), "{steady}");
+        let moved = drift_line("w", 1600.0, 1200.0, 1000.0);
+        assert!(moved.contains("(-25%)"), "{moved}");
+        assert!(moved.contains("machine changed"), "{moved}");
     }
 
     #[test]
