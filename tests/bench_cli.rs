@@ -298,7 +298,8 @@ acks = "1"
 "#;
 
 /// A max-rate workload in `compare` gets the pipeline floor beside it (fresh and written
-/// blocks) and an `x floor` ratio; `bench floor` alone writes both results as JSON.
+/// blocks before its run, fresh blocks after it), an `x floor` ratio and the floor's
+/// drift across the run; `bench floor` alone writes both results as JSON.
 #[test]
 fn compare_puts_the_pipeline_floor_beside_a_max_rate_run() {
     let dir = data_dir();
@@ -324,12 +325,15 @@ fn compare_puts_the_pipeline_floor_beside_a_max_rate_run() {
     assert!(out.status.success(), "cfa bench compare failed: {stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("| x floor |"), "{stdout}");
+    for row in [
+        "| tiny-max | floor, fresh blocks, before | max |",
+        "| tiny-max | floor, written blocks, before | max |",
+        "| tiny-max | floor, fresh blocks, after | max |",
+    ] {
+        assert!(stdout.contains(row), "no row {row:?}: {stdout}");
+    }
     assert!(
-        stdout.contains("| tiny-max | floor, fresh blocks | max |"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("| tiny-max | floor, written blocks | max |"),
+        stdout.contains("tiny-max: the fresh-blocks floor gave "),
         "{stdout}"
     );
 
