@@ -182,10 +182,20 @@ fn floor_after(
     if before.is_empty() {
         return Ok(None);
     }
-    let config = floor::FloorConfig::for_workload(w, floor::Blocks::Fresh);
+    run_floor(args, w, floor::Blocks::Fresh, "after the run: ").map(Some)
+}
+
+/// One floor run of `w` on `blocks`, said on stderr after `when`.
+fn run_floor(
+    args: &CompareArgs,
+    w: &Workload,
+    blocks: floor::Blocks,
+    when: &str,
+) -> Result<floor::FloorResult> {
+    let config = floor::FloorConfig::for_workload(w, blocks);
     let r = floor::run(&args.run.data_dir, &config)?;
-    eprintln!("{}: after the run: {}", w.name, floor::summary_line(&r));
-    Ok(Some(r))
+    eprintln!("{}: {when}{}", w.name, floor::summary_line(&r));
+    Ok(r)
 }
 
 /// The pipeline floor (fresh blocks, then written blocks) of a max-rate workload without
@@ -196,14 +206,8 @@ fn floor_of(args: &CompareArgs, w: &Workload) -> Result<Vec<floor::FloorResult>>
     }
     std::fs::create_dir_all(&args.run.data_dir)
         .with_context(|| format!("creating {}", args.run.data_dir.display()))?;
-    let mut out = Vec::new();
-    for blocks in [floor::Blocks::Fresh, floor::Blocks::Written] {
-        let r = floor::run(
-            &args.run.data_dir,
-            &floor::FloorConfig::for_workload(w, blocks),
-        )?;
-        eprintln!("{}: {}", w.name, floor::summary_line(&r));
-        out.push(r);
-    }
-    Ok(out)
+    [floor::Blocks::Fresh, floor::Blocks::Written]
+        .into_iter()
+        .map(|blocks| run_floor(args, w, blocks, ""))
+        .collect()
 }
