@@ -22,7 +22,7 @@ pub const CACHE_LINE_BYTES: usize = 64;
 /// The most a batch builder prefetches ahead of its next record (4 KiB): as much as
 /// one record of the common sizes needs; a larger record's copy streams anyway, and a
 /// longer run of prefetches only waits for the core's line-fill buffers. With 1 KiB
-/// records the prefetch cut the max-rate CPU per record by ~5% (bench/REPORT.md).
+/// records the prefetch cut the max-rate CPU per record by ~4% (bench/REPORT.md).
 pub const BATCH_PREFETCH_BYTES_MAX: usize = 4 << 10;
 
 /// Default max.message.bytes: the largest record batch a partition accepts (1 MiB).
