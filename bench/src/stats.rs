@@ -180,7 +180,7 @@ impl ProducerTally {
 
     /// Takes back an `on_sent` whose `send` failed (nothing was queued); same thread.
     pub fn on_not_sent(&self) {
-        bump(&self.sent.0, u64::MAX);
+        bump(&self.sent.0, u64::MAX); // wrapping: adds -1
     }
 }
 

@@ -10,10 +10,7 @@ use zerocopy::little_endian::{I16, I32, I64, U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 use crate::compression::{check_records_size, compress_into, decompress, Compression};
-use crate::constants::{
-    BATCH_CRC_STEP_BYTES, BATCH_HEADER_BYTES, BATCH_PREFETCH_BYTES_MAX, CACHE_LINE_BYTES,
-    DECOMPRESSED_BYTES_MAX,
-};
+use crate::constants::{BATCH_CRC_STEP_BYTES, BATCH_HEADER_BYTES, DECOMPRESSED_BYTES_MAX};
 use crate::error::BatchError;
 
 /// Format version written in every batch header.
@@ -249,15 +246,16 @@ pub struct BatchBuilder {
     count: u32,
 }
 
-/// Asks the cache for up to `bytes` (at most [`BATCH_PREFETCH_BYTES_MAX`]) of `buf`'s
-/// spare capacity: the memory the next record is copied into. A batch buffer is memory
-/// no core has touched lately. Without this, each record's copy leaves its
+/// Asks the cache for up to `bytes` (at most
+/// [`crate::constants::BATCH_PREFETCH_BYTES_MAX`]) of `buf`'s spare capacity: the memory
+/// the next record is copied into. A batch buffer is memory no core has touched lately. Without this, each record's copy leaves its
 /// cache-missing stores in the store buffer, and the next locked instruction (the
 /// accumulator's unlock) stalls until they drain. Prefetched while the caller makes
 /// its next record, those stores hit.
 fn prefetch_spare(buf: &BytesMut, bytes: usize) {
     #[cfg(target_arch = "x86_64")]
     {
+        use crate::constants::{BATCH_PREFETCH_BYTES_MAX, CACHE_LINE_BYTES};
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
         let spare_bytes = (buf.capacity() - buf.len()).min(bytes.min(BATCH_PREFETCH_BYTES_MAX));
         let end = buf.as_ptr().wrapping_add(buf.len());
