@@ -25,8 +25,6 @@ pub const BACKLOG_BYTES_MAX: u64 = 64_000_000_000;
 /// A run stops producing after this many bytes even if its time is not up (disk use).
 pub const RUN_BYTES_MAX: u64 = 64_000_000_000;
 
-/// Records whose values are cut from one allocation (one malloc per this many records).
-pub const VALUE_CHUNK_RECORDS: usize = 256;
 /// In max-rate mode the clock is read once per this many records (their intended send
 /// time is that reading; the error is the time to send this many records, ~10-50 us).
 pub const MAX_RATE_CLOCK_EVERY: u64 = 16;

@@ -23,7 +23,7 @@ use std::time::Duration;
 use cfa_net::client::partitioner::KeylessStrategy;
 use cfa_net::client::{
     Admin, ClientError, Consumer, ConsumerConfig, DeliveryHandler, OffsetReset, Producer,
-    ProducerConfig, ProducerRecord,
+    ProducerConfig, ProducerRecordRef,
 };
 use cfa_net::protocol::ApiKey;
 use cfa_net::server::metrics::{HistogramSnapshot, Metrics};
@@ -498,9 +498,11 @@ impl ProducerJob {
             }
             let size = values.size(&mut rng);
             let topic = &self.topics[i as usize % self.topics.len()];
-            let mut record = ProducerRecord::new(topic.clone(), values.next(size, intended));
-            record.key = keys.next(&mut rng);
-            record.timestamp_ms = Some(clock.wall_ms(intended));
+            let record = ProducerRecordRef {
+                key: keys.next(&mut rng),
+                timestamp_ms: Some(clock.wall_ms(intended)),
+                ..ProducerRecordRef::new(topic, values.next(size, intended))
+            };
             self.send(record, intended);
         }
         let resends = self.producer.resends();
@@ -508,11 +510,11 @@ impl ProducerJob {
         resends
     }
 
-    fn send(&self, record: ProducerRecord, intended_ns: u64) {
+    fn send(&self, record: ProducerRecordRef<'_>, intended_ns: u64) {
         let tally = self.stats.producer(self.index);
-        // Counted before: the report may arrive before `send_with_opaque` returns.
+        // Counted before: the report may arrive before `send_ref_with_opaque` returns.
         tally.on_sent();
-        if let Err(e) = self.producer.send_with_opaque(record, intended_ns) {
+        if let Err(e) = self.producer.send_ref_with_opaque(record, intended_ns) {
             tally.on_not_sent();
             self.stats.send_errors.fetch_add(1, Ordering::Relaxed);
             self.stats.note_error(&e);

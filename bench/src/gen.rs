@@ -1,28 +1,29 @@
-//! What the producers send: record values (stamped with their intended send time, cut
-//! from shared allocations) and keys by distribution. Pure and deterministic for a seed.
+//! What the producers send: record values (stamped with their intended send time) and
+//! keys by distribution, lent to the producer's copying send. Pure and deterministic
+//! for a seed.
 
-use bytes::{Bytes, BytesMut};
-
-use crate::constants::{STAMP_BYTES, VALUE_CHUNK_RECORDS, ZIPF_TABLE_MAX};
+use crate::constants::{STAMP_BYTES, ZIPF_TABLE_MAX};
 use crate::workload::{KeyDistribution, Workload};
 
 /// The client's xorshift64* generator: fast, good enough to pick sizes and keys.
 pub use cfa_net::client::retry::XorShift as Rng;
 
 /// Record values: a fixed pseudo-random payload (printable, so codecs see something like
-/// text rather than zeros).
+/// text rather than zeros), lent as a slice: the producer copies it into a batch, so
+/// nothing is allocated or reference-counted per record.
 ///
 /// Stamped (a workload with consumers, which measure end-to-end latency): the first
-/// `STAMP_BYTES` of each value carry its intended send time, so every value is its own
-/// copy, cut from chunks of `VALUE_CHUNK_RECORDS` records (one allocation each).
-/// Unstamped (nobody reads the values): every value is a slice of one shared payload, as
-/// kafka-producer-perf-test and OMB send one payload over and over; building a copy per
-/// record was ~6% of a max-rate run's CPU, work a real producer's data arrives without.
+/// `STAMP_BYTES` of each value carry its intended send time, written into one scratch
+/// buffer that every value reuses. Unstamped (nobody reads the values): every value is a
+/// slice of the one payload, as kafka-producer-perf-test and OMB send one payload over
+/// and over; building a copy per record was ~6% of a max-rate run's CPU, work a real
+/// producer's data arrives without.
 pub struct Values {
     /// The payload: what unstamped values are slices of, and stamped ones copies of.
-    template: Bytes,
+    template: Vec<u8>,
     stamped: bool,
-    chunk: BytesMut,
+    /// The stamped value being lent.
+    scratch: Vec<u8>,
     size_min_bytes: usize,
     size_max_bytes: usize,
 }
@@ -35,10 +36,15 @@ impl Values {
         let template: Vec<u8> = (0..size_max_bytes)
             .map(|_| ALPHABET[rng.below(ALPHABET.len() as u64) as usize])
             .collect();
+        let scratch = if stamped {
+            template.clone()
+        } else {
+            Vec::new()
+        };
         Values {
-            template: Bytes::from(template),
+            template,
             stamped,
-            chunk: BytesMut::new(),
+            scratch,
             size_min_bytes,
             size_max_bytes,
         }
@@ -56,26 +62,23 @@ impl Values {
     }
 
     /// A value of `size` bytes; stamped values carry `stamp_ns` in their first bytes
-    /// (when it fits).
-    pub fn next(&mut self, size: usize, stamp_ns: u64) -> Bytes {
+    /// (when it fits). Valid until the next call.
+    pub fn next(&mut self, size: usize, stamp_ns: u64) -> &[u8] {
         assert!(
             size <= self.size_max_bytes,
             "a value within the workload's sizes"
         );
         if !self.stamped {
-            return self.template.slice(..size);
+            return &self.template[..size];
         }
-        if self.chunk.capacity() < size {
-            self.chunk = BytesMut::with_capacity(self.size_max_bytes.max(1) * VALUE_CHUNK_RECORDS);
-        }
+        // The scratch buffer is the payload with a stamp over its head; past the stamp it
+        // never changes.
         if size >= STAMP_BYTES {
-            self.chunk.extend_from_slice(&stamp_ns.to_le_bytes());
-            self.chunk
-                .extend_from_slice(&self.template[STAMP_BYTES..size]);
+            self.scratch[..STAMP_BYTES].copy_from_slice(&stamp_ns.to_le_bytes());
+            &self.scratch[..size]
         } else {
-            self.chunk.extend_from_slice(&self.template[..size]);
+            &self.template[..size]
         }
-        self.chunk.split().freeze()
     }
 }
 
@@ -92,13 +95,15 @@ const KEY_TABLE_MAX: u64 = 100_000;
 pub struct Keys {
     distribution: KeyDistribution,
     key_count: u64,
-    table: Vec<Bytes>,
+    table: Vec<Vec<u8>>,
     /// Zipf: cumulative probabilities of ranks 1..=n.
     zipf_cdf: Vec<f64>,
     hot_percent: f64,
     /// The hot key's variants (compound keys `hot#0..`), used round-robin.
-    hot_variants: Vec<Bytes>,
+    hot_variants: Vec<Vec<u8>>,
     hot_next: usize,
+    /// A key beyond the table, formatted for the record being sent.
+    scratch: Vec<u8>,
 }
 
 impl Keys {
@@ -114,7 +119,7 @@ impl Keys {
         let hot_variants = match (w.key_distribution, w.hot_key_spread) {
             (KeyDistribution::HotKey, 1) => vec![key_bytes(0)],
             (KeyDistribution::HotKey, n) => (0..n)
-                .map(|i| Bytes::from(format!("key-00000000#{i}")))
+                .map(|i| format!("key-00000000#{i}").into_bytes())
                 .collect(),
             _ => Vec::new(),
         };
@@ -126,11 +131,13 @@ impl Keys {
             hot_percent: w.hot_key_percent,
             hot_variants,
             hot_next: 0,
+            scratch: Vec::new(),
         }
     }
 
-    /// The next record's key (`None` for keyless distributions).
-    pub fn next(&mut self, rng: &mut Rng) -> Option<Bytes> {
+    /// The next record's key (`None` for keyless distributions). Valid until the next
+    /// call.
+    pub fn next(&mut self, rng: &mut Rng) -> Option<&[u8]> {
         match self.distribution {
             KeyDistribution::None | KeyDistribution::RoundRobin => None,
             KeyDistribution::Uniform => Some(self.key(rng.below(self.key_count))),
@@ -142,7 +149,7 @@ impl Keys {
             KeyDistribution::HotKey => {
                 if rng.unit() * 100.0 < self.hot_percent {
                     self.hot_next = (self.hot_next + 1) % self.hot_variants.len();
-                    Some(self.hot_variants[self.hot_next].clone())
+                    Some(&self.hot_variants[self.hot_next])
                 } else {
                     // The other keys, never the hot one.
                     let others = self.key_count.saturating_sub(1).max(1);
@@ -152,16 +159,25 @@ impl Keys {
         }
     }
 
-    fn key(&self, n: u64) -> Bytes {
-        match self.table.get(n as usize) {
-            Some(k) => k.clone(),
-            None => key_bytes(n),
+    fn key(&mut self, n: u64) -> &[u8] {
+        if let Some(k) = self.table.get(n as usize) {
+            return k;
         }
+        self.scratch.clear();
+        write_key(&mut self.scratch, n);
+        &self.scratch
     }
 }
 
-fn key_bytes(n: u64) -> Bytes {
-    Bytes::from(format!("key-{n:08}"))
+fn key_bytes(n: u64) -> Vec<u8> {
+    let mut key = Vec::new();
+    write_key(&mut key, n);
+    key
+}
+
+fn write_key(out: &mut Vec<u8>, n: u64) {
+    use std::io::Write;
+    write!(out, "key-{n:08}").expect("writing to a Vec cannot fail");
 }
 
 /// Cumulative Zipf probabilities for ranks 1..=n with exponent s.
@@ -194,12 +210,13 @@ mod tests {
         Workload::parse(&text, "test", None).expect("valid workload")
     }
 
-    fn counts(extra: &str, draws: usize) -> HashMap<Option<Bytes>, usize> {
+    fn counts(extra: &str, draws: usize) -> HashMap<Option<Vec<u8>>, usize> {
         let mut keys = Keys::new(&workload(extra));
         let mut rng = Rng::new(7);
         let mut out = HashMap::new();
         for _ in 0..draws {
-            *out.entry(keys.next(&mut rng)).or_default() += 1;
+            *out.entry(keys.next(&mut rng).map(<[u8]>::to_vec))
+                .or_default() += 1;
         }
         out
     }
@@ -213,39 +230,33 @@ mod tests {
             let size = v.size(&mut rng);
             let value = v.next(size, i * 1000);
             assert_eq!(value.len(), size);
-            assert_eq!(stamp_of(&value), Some(i * 1000));
+            assert_eq!(stamp_of(value), Some(i * 1000));
             sizes.push(size);
         }
         assert!(sizes.iter().any(|&s| s < 100) && sizes.iter().any(|&s| s > 1900));
         let mut tiny = Values::new(4, 4, 1, true);
         assert_eq!(
-            stamp_of(&tiny.next(4, 5)),
+            stamp_of(tiny.next(4, 5)),
             None,
             "too short to carry a stamp"
         );
     }
 
     #[test]
-    fn values_share_allocations() {
-        let mut v = Values::new(1024, 1024, 1, true);
-        let a = v.next(1024, 1);
-        let b = v.next(1024, 2);
-        // Adjacent slices of one chunk.
-        assert_eq!(a.as_ptr() as usize + 1024, b.as_ptr() as usize);
-    }
-
-    #[test]
-    fn unstamped_values_are_one_payload() {
+    fn values_are_one_payload_with_or_without_a_stamp() {
         let mut stamped = Values::new(10, 1000, 7, true);
         let mut v = Values::new(10, 1000, 7, false);
         let mut rng = Rng::new(3);
+        let first = v.next(10, 0).as_ptr();
         for i in 0..500u64 {
             let size = v.size(&mut rng);
-            let value = v.next(size, i);
+            let value = v.next(size, i).to_vec();
             assert_eq!(value.len(), size);
-            assert_eq!(value.as_ptr(), v.next(10, i + 1).as_ptr(), "no copy");
-            // The same text as a stamped value past its stamp.
-            assert_eq!(&value[STAMP_BYTES..], &stamped.next(size, i)[STAMP_BYTES..]);
+            assert_eq!(v.next(10, i + 1).as_ptr(), first, "no copy");
+            // The same text as a stamped value past its stamp, whatever came before.
+            let s = stamped.next(size, i);
+            assert_eq!(stamp_of(s), Some(i));
+            assert_eq!(&value[STAMP_BYTES..], &s[STAMP_BYTES..]);
         }
     }
 
@@ -291,7 +302,7 @@ mod tests {
             90_000,
         );
         for i in 0..3 {
-            let n = spread[&Some(Bytes::from(format!("key-00000000#{i}")))];
+            let n = spread[&Some(format!("key-00000000#{i}").into_bytes())];
             assert!((26_000..28_000).contains(&n), "variant {i}: {n}");
         }
     }

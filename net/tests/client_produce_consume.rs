@@ -11,7 +11,7 @@ use bytes::Bytes;
 use cfa_net::client::partitioner::partition_for_key;
 use cfa_net::client::{
     Acks, ClientError, Codec, Compression, Consumer, Producer, ProducerConfig, ProducerRecord,
-    TopicPartition,
+    ProducerRecordRef, RecordHeader, TopicPartition,
 };
 use cfa_net::protocol::{ConfigEntry, ErrorCode, OffsetSpec};
 
@@ -265,6 +265,65 @@ fn the_delivery_handler_gets_every_report_with_its_opaque() {
     let err = plain.send_with_opaque(ProducerRecord::new("opaque", "x"), 1);
     assert!(matches!(err, Err(ClientError::Config(_))), "{err:?}");
     plain.close();
+}
+
+/// `send_ref_with_opaque` copies a borrowed record before it returns: the caller's
+/// buffers are overwritten after every call, and every record still arrives with the
+/// key, value, header and timestamp it had when it was sent. A record too large for the
+/// topic is refused as with an owned record.
+#[test]
+fn a_borrowed_record_is_copied_before_send_returns() {
+    let broker = TestBroker::start();
+    broker.create_topic("lent", 1);
+    let reports = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = std::sync::Arc::clone(&reports);
+    let handler: cfa_net::client::DeliveryHandler = std::sync::Arc::new(move |_, r| {
+        assert!(r.is_ok(), "{r:?}");
+        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
+    let producer =
+        Producer::with_delivery_handler(broker.producer_config(), handler).expect("producer");
+    let (mut key, mut value) = (Vec::new(), Vec::new());
+    let header = [RecordHeader {
+        key: Bytes::from_static(b"h"),
+        value: Some(Bytes::from_static(b"hv")),
+    }];
+    for i in 0..100u64 {
+        key.clear();
+        key.extend_from_slice(format!("k{i}").as_bytes());
+        value.clear();
+        value.extend_from_slice(format!("value-{i}").repeat(i as usize % 7 + 1).as_bytes());
+        let record = ProducerRecordRef {
+            key: Some(&key),
+            headers: &header,
+            timestamp_ms: Some(1_000 + i as i64),
+            ..ProducerRecordRef::new("lent", &value)
+        };
+        producer.send_ref_with_opaque(record, i).expect("queued");
+        // The next record reuses the buffers at once; what was sent must not change.
+        key.fill(b'#');
+        value.fill(b'#');
+    }
+    let huge = vec![0u8; 2 << 20];
+    let refused = producer.send_ref_with_opaque(ProducerRecordRef::new("lent", &huge), 7);
+    assert!(
+        matches!(refused, Err(ClientError::RecordTooLarge { .. })),
+        "{refused:?}"
+    );
+    producer.close();
+    assert_eq!(reports.load(std::sync::atomic::Ordering::Relaxed), 100);
+
+    let mut consumer = Consumer::new(broker.consumer_config(None)).expect("consumer");
+    consumer.assign(partitions("lent", 1)).expect("assign");
+    let records = poll_n(&mut consumer, 100);
+    assert_eq!(records.len(), 100);
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r.key.as_deref(), Some(format!("k{i}").as_bytes()));
+        assert_eq!(value_str(r), format!("value-{i}").repeat(i % 7 + 1));
+        assert_eq!(r.timestamp_ms, 1_000 + i as i64);
+        assert_eq!(r.headers, header);
+    }
+    consumer.close().expect("close");
 }
 
 #[test]

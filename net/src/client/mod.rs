@@ -66,5 +66,5 @@ pub use error::ClientError;
 pub use metadata::parse_bootstrap;
 pub use producer::{
     Acks, DeliveryFuture, DeliveryHandler, DeliveryResult, Producer, ProducerConfig,
-    ProducerRecord, RecordMetadata,
+    ProducerRecord, ProducerRecordRef, RecordMetadata,
 };

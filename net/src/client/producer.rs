@@ -260,6 +260,49 @@ impl ProducerRecord {
         self.timestamp_ms = Some(timestamp_ms);
         self
     }
+
+    /// This record, borrowed: what every `send` hands to the accumulator.
+    pub fn borrowed(&self) -> ProducerRecordRef<'_> {
+        ProducerRecordRef {
+            topic: &self.topic,
+            partition: self.partition,
+            key: self.key.as_deref(),
+            value: self.value.as_deref(),
+            headers: &self.headers,
+            timestamp_ms: self.timestamp_ms,
+        }
+    }
+}
+
+/// One record to send, borrowed from the caller (librdkafka's `RD_KAFKA_MSG_F_COPY`).
+/// [`Producer::send_ref_with_opaque`] copies its bytes into a batch before it returns,
+/// so a caller that keeps its values in its own buffers clones, allocates and drops
+/// nothing per record: the topic's and the value's reference counts were two atomic
+/// increments and two decrements per record in max-rate profiles (~2% of the CPU).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerRecordRef<'a> {
+    pub topic: &'a str,
+    /// `None`: by key if there is one, else the keyless partitioner.
+    pub partition: Option<u32>,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    pub headers: &'a [RecordHeader],
+    /// `None`: the time of `send`.
+    pub timestamp_ms: Option<i64>,
+}
+
+impl<'a> ProducerRecordRef<'a> {
+    /// A record with a value only.
+    pub fn new(topic: &'a str, value: &'a [u8]) -> ProducerRecordRef<'a> {
+        ProducerRecordRef {
+            topic,
+            partition: None,
+            key: None,
+            value: Some(value),
+            headers: &[],
+            timestamp_ms: None,
+        }
+    }
 }
 
 /// What the producer's threads share.
@@ -360,7 +403,7 @@ impl Producer {
     /// an unknown topic or partition, or a closed producer.
     pub fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture, ClientError> {
         let slot = DeliverySlot::new();
-        self.enqueue(record, Completion::Slot(Arc::clone(&slot)))?;
+        self.enqueue(record.borrowed(), Completion::Slot(Arc::clone(&slot)))?;
         Ok(DeliveryFuture::new(slot))
     }
 
@@ -375,7 +418,7 @@ impl Producer {
         record: ProducerRecord,
         callback: impl FnOnce(DeliveryResult) + Send + 'static,
     ) -> Result<(), ClientError> {
-        self.enqueue(record, Completion::Callback(Box::new(callback)))
+        self.enqueue(record.borrowed(), Completion::Callback(Box::new(callback)))
     }
 
     /// Queues `record` like [`send`](Producer::send); its report goes to the producer's
@@ -384,6 +427,16 @@ impl Producer {
     /// Fails if the producer was not built [`with_delivery_handler`](Producer::with_delivery_handler).
     /// When this returns an error the record was not queued and nothing is reported.
     pub fn send_with_opaque(&self, record: ProducerRecord, opaque: u64) -> Result<(), ClientError> {
+        self.send_ref_with_opaque(record.borrowed(), opaque)
+    }
+
+    /// [`send_with_opaque`](Producer::send_with_opaque) for a borrowed record: its bytes
+    /// are copied into a batch before this returns, and nothing of it is kept.
+    pub fn send_ref_with_opaque(
+        &self,
+        record: ProducerRecordRef<'_>,
+        opaque: u64,
+    ) -> Result<(), ClientError> {
         if self.shared.handler.is_none() {
             return Err(ClientError::Config(
                 "send_with_opaque needs a producer built with_delivery_handler".into(),
@@ -392,14 +445,14 @@ impl Producer {
         self.enqueue(record, Completion::Opaque(opaque))
     }
 
-    fn enqueue(&self, record: ProducerRecord, completion: Completion) -> Result<(), ClientError> {
+    fn enqueue(
+        &self,
+        record: ProducerRecordRef<'_>,
+        completion: Completion,
+    ) -> Result<(), ClientError> {
         self.check_open()?;
         let config = &self.shared.config;
-        let bytes = record_size_bound(
-            record.key.as_deref(),
-            record.value.as_deref(),
-            &record.headers,
-        );
+        let bytes = record_size_bound(record.key, record.value, record.headers);
         let (max, limit) = config.record_bytes_max();
         if bytes + BATCH_HEADER_BYTES > max {
             return Err(ClientError::RecordTooLarge {
@@ -416,14 +469,14 @@ impl Producer {
         loop {
             let generation = self.shared.cluster.generation();
             let mut acc = self.wait_for_space(bytes, &mut deadline)?;
-            let key = record.key.as_deref();
-            match acc.place(&record.topic, record.partition, key, generation) {
+            let key = record.key;
+            match acc.place(record.topic, record.partition, key, generation) {
                 Placement::Partition(partition) => {
                     let append = AppendRecord {
-                        topic: &record.topic,
+                        topic: record.topic,
                         key,
-                        value: record.value.as_deref(),
-                        headers: &record.headers,
+                        value: record.value,
+                        headers: record.headers,
                         timestamp_ms,
                         completion,
                     };
@@ -456,9 +509,9 @@ impl Producer {
                     drop(acc);
                     let until = *deadline.get_or_insert_with(|| self.block_deadline());
                     if Instant::now() >= until {
-                        return Err(self.shared.cluster.topic_timeout(&record.topic));
+                        return Err(self.shared.cluster.topic_timeout(record.topic));
                     }
-                    let info = self.shared.cluster.wait_for_topic(&record.topic, until)?;
+                    let info = self.shared.cluster.wait_for_topic(record.topic, until)?;
                     lock(&self.shared.accumulator).set_route(generation, info);
                 }
             }
