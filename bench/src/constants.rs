@@ -82,3 +82,7 @@ pub const PROBE_WRITES_MAX: usize = 2048;
 pub const PROBE_DURATION: Duration = Duration::from_secs(3);
 /// The loaded probe's streams: one file and one thread each, as partitions have.
 pub const PROBE_LOADED_STREAMS_MAX: usize = 64;
+
+/// Thread groups below this many cores are left off a run's CPU line (the main thread,
+/// idle helpers).
+pub const CPU_LINE_CORES_MIN: f64 = 0.01;

@@ -235,6 +235,10 @@ pub struct RunResult {
     /// CPU seconds per second of this process (broker, if embedded, and clients) during
     /// the window.
     pub cpu_cores_used: f64,
+    /// The same by thread group (a thread's name up to its first digit: `bench-producer`,
+    /// the client's `cfa-producer-cf` senders, `cfa-shard`, the kernel's `iou-wrk` ...),
+    /// for the threads alive at the window's end: where the CPU went.
+    pub cpu_cores_by_thread: std::collections::BTreeMap<String, f64>,
     /// Bytes this process read from storage during the window (direct I/O included):
     /// 0 means consumers were served from memory.
     pub storage_read_bytes: Option<u64>,
@@ -1000,6 +1004,9 @@ fn result(
         backlog_records,
         backlog_drain_s: watched.backlog_drain_s,
         cpu_cores_used: usage_s / window_s,
+        cpu_cores_by_thread: watched
+            .usage_end
+            .cores_by_thread_group(&watched.usage_start, window_s),
         storage_read_bytes,
         seconds: watched.seconds,
     }

@@ -1,6 +1,7 @@
 //! Facts about the machine a result was measured on, and the process's own resource use
 //! (CPU seconds, bytes read from storage) over a run.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
@@ -89,11 +90,14 @@ pub fn filesystem_of(dir: &Path) -> Option<String> {
         .map(|(_, fs)| fs)
 }
 
-/// This process's CPU time (user + system) and bytes its threads had read from storage
-/// (/proc/self/io `read_bytes`: direct I/O included, page-cache hits not).
-#[derive(Debug, Clone, Copy, Default)]
+/// This process's CPU time (user + system), the same per live thread, and bytes its
+/// threads had read from storage (/proc/self/io `read_bytes`: direct I/O included,
+/// page-cache hits not).
+#[derive(Debug, Clone, Default)]
 pub struct Usage {
     pub cpu_s: f64,
+    /// CPU seconds of each live thread by thread id, with its group (`thread_group`).
+    pub threads: BTreeMap<u32, (String, f64)>,
     pub storage_read_bytes: Option<u64>,
 }
 
@@ -101,9 +105,69 @@ impl Usage {
     pub fn now() -> Usage {
         Usage {
             cpu_s: cpu_s(),
+            threads: thread_cpu_s(),
             storage_read_bytes: storage_read_bytes(),
         }
     }
+
+    /// Cores each thread group used between `start` and this reading, over `window_s`:
+    /// where a run's CPU went (the bench's producer threads, the client's sender
+    /// threads, the broker's shards, the kernel's io_uring workers). A thread that ended
+    /// inside the window is missing here (its time is in `cpu_s`); one that started
+    /// inside it counts from zero.
+    pub fn cores_by_thread_group(&self, start: &Usage, window_s: f64) -> BTreeMap<String, f64> {
+        let mut groups = BTreeMap::new();
+        for (tid, (group, cpu_s)) in &self.threads {
+            let before = start.threads.get(tid).map_or(0.0, |(_, s)| *s);
+            *groups.entry(group.clone()).or_insert(0.0) += (cpu_s - before).max(0.0) / window_s;
+        }
+        groups
+    }
+}
+
+/// A thread's group: its name up to the first digit, without trailing separators, so
+/// that `cfa-shard-0-1` and `cfa-shard-1-2` are both `cfa-shard`, and the kernel's
+/// `iou-wrk-3775` is `iou-wrk`. Names are cut at 15 bytes by the kernel.
+pub fn thread_group(name: &str) -> String {
+    let cut = name
+        .find(|c: char| c.is_ascii_digit())
+        .unwrap_or(name.len());
+    let group = name[..cut].trim_end_matches(['-', '_', '.', ' ', ':']);
+    if group.is_empty() { name } else { group }.to_owned()
+}
+
+/// Every live thread of this process: (group, user + system CPU seconds), from
+/// /proc/self/task/*/stat (clock ticks). Empty where /proc is missing.
+fn thread_cpu_s() -> BTreeMap<u32, (String, f64)> {
+    // SAFETY: sysconf has no memory operands; _SC_CLK_TCK is a valid name.
+    let ticks_per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return BTreeMap::new();
+    };
+    tasks
+        .filter_map(|t| {
+            let t = t.ok()?;
+            let tid: u32 = t.file_name().to_str()?.parse().ok()?;
+            let name = std::fs::read_to_string(t.path().join("comm")).ok()?;
+            let stat = std::fs::read_to_string(t.path().join("stat")).ok()?;
+            let ticks = stat_cpu_ticks(&stat)?;
+            Some((
+                tid,
+                (thread_group(name.trim_end()), ticks as f64 / ticks_per_s),
+            ))
+        })
+        .collect()
+}
+
+/// utime + stime (fields 14 and 15) of a /proc stat line. The name (field 2) is in
+/// parentheses and may hold spaces and parentheses itself, so fields are counted from
+/// the last `)`.
+fn stat_cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11); // field 3 (state) is the first
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
 }
 
 fn cpu_s() -> f64 {
@@ -155,6 +219,57 @@ mod tests {
         }
         assert!(x > 0);
         assert!(Usage::now().cpu_s > before.cpu_s);
+    }
+
+    #[test]
+    fn threads_are_grouped_by_name_and_their_cpu_read() {
+        assert_eq!(thread_group("cfa-shard-0-1"), "cfa-shard");
+        assert_eq!(thread_group("iou-wrk-3775"), "iou-wrk");
+        assert_eq!(thread_group("cfa-producer-cf"), "cfa-producer-cf");
+        assert_eq!(thread_group("cfa-conn-127.0."), "cfa-conn");
+        assert_eq!(thread_group("42"), "42");
+        let stat = "1234 (a (b) 7) S 1 2 3 4 5 6 7 8 9 10 250 30 0 0 20 0 1 0";
+        assert_eq!(stat_cpu_ticks(stat), Some(280));
+        assert_eq!(stat_cpu_ticks("garbage"), None);
+
+        let start = Usage::now();
+        let (spun_tx, spun_rx) = std::sync::mpsc::channel::<()>();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let spinner = std::thread::Builder::new()
+            .name("spin-test-7".into())
+            .spawn(move || {
+                // Spins until this thread has used 0.1 s of CPU (bounded: a busy test
+                // machine may give it little), then stays alive for the reading.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                while own_cpu_s() < 0.1 && std::time::Instant::now() < deadline {
+                    std::hint::black_box(0u64);
+                }
+                spun_tx.send(()).ok();
+                done_rx.recv().ok();
+            })
+            .expect("thread");
+        spun_rx.recv().expect("spun");
+        let end = Usage::now();
+        done_tx.send(()).expect("send");
+        spinner.join().expect("join");
+        let cpu_s = end.cores_by_thread_group(&start, 1.0);
+        let spin = cpu_s.get("spin-test").copied().unwrap_or(0.0);
+        // 0.1 s of CPU, read in clock ticks (10 ms here).
+        assert!((0.05..0.5).contains(&spin), "{cpu_s:?}");
+        assert!(
+            spin <= end.cpu_s - start.cpu_s + 0.02,
+            "a part of the whole"
+        );
+    }
+
+    fn own_cpu_s() -> f64 {
+        let mut t = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes into the timespec we own.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+        t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::constants::CPU_LINE_CORES_MIN;
 use crate::driver::{BrokerSide, RunResult};
 use crate::machine::{Build, Machine};
 use crate::plot::{self, RunPlot, SecondSample};
@@ -206,7 +207,33 @@ pub fn print_table(runs: &[RunResult]) {
         if let Some(b) = &r.broker_side {
             println!("{}: {}", r.workload, broker_side_line(b));
         }
+        if let Some(line) = cpu_line(r) {
+            println!("{}: {line}", r.workload);
+        }
     }
+}
+
+/// Where the window's CPU went, by thread group, busiest first: cores, and CPU ns per
+/// acknowledged record.
+fn cpu_line(r: &RunResult) -> Option<String> {
+    if r.cpu_cores_by_thread.is_empty() || r.produce_records_per_s <= 0.0 {
+        return None;
+    }
+    let mut groups: Vec<(&String, &f64)> = r.cpu_cores_by_thread.iter().collect();
+    groups.sort_by(|a, b| b.1.total_cmp(a.1));
+    let parts: Vec<String> = groups
+        .iter()
+        .filter(|(_, &cores)| cores >= CPU_LINE_CORES_MIN)
+        .map(|(name, &cores)| {
+            let ns = cores * 1e9 / r.produce_records_per_s;
+            format!("{name} {cores:.2} ({ns:.0})")
+        })
+        .collect();
+    Some(format!(
+        "CPU {:.2} cores, by thread: {} (cores, and ns per record)",
+        r.cpu_cores_used,
+        parts.join(", ")
+    ))
 }
 
 /// The embedded broker's own figures for the window, in one line.
