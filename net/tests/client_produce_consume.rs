@@ -419,9 +419,16 @@ fn admin_lists_describes_and_deletes() {
     let latest = admin.list_offsets("a", OffsetSpec::Latest).expect("latest");
     let ends: Vec<Option<u64>> = latest.iter().map(|(_, l)| l.offset).collect();
     assert_eq!(ends, vec![Some(0), Some(5), Some(0)]);
+    assert!(
+        broker.dir.path().join("b-0").exists(),
+        "b's partition has a log"
+    );
     admin.delete_topic("b").expect("deleted");
     let err = admin.describe_topic("b").expect_err("gone");
     assert!(err.to_string().starts_with("unknown topic 'b'"), "{err}");
+    // Deleted from disk as well (off the shard's thread, through the file layer).
+    assert!(!broker.dir.path().join("b-0").exists(), "b's log is gone");
+    assert!(broker.dir.path().join("a-1").exists(), "a's logs stay");
 }
 
 /// The producer keeps each topic's route until the metadata changes. A record for a

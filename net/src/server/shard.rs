@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use cfa_engine::storage::glommio_fs::GlommioStorage;
+use cfa_engine::storage::Storage as _;
 use cfa_engine::{
     BatchHeader, ClockRef, Durability, LogConfig, LogError, PartitionId, PartitionLog, StopSignal,
 };
@@ -357,10 +358,17 @@ impl Shard {
                     .unregister_partition(&id.topic, id.partition, &part.metrics);
                 close_partition(&part, false).await?;
                 let dir = self.config.data_dir.join(id.dir_name());
-                std::fs::remove_dir_all(&dir).map_err(|e| ServerError::Io {
-                    what: format!("deleting {}", dir.display()),
-                    source: e,
-                })?;
+                // Through the file layer: it unlinks on glommio's blocking thread. Called
+                // here on the executor, `remove_dir_all` held the whole shard inside the
+                // kernel's trims (ftrace: 33 ms per blocked call, 0.68 s per deleted
+                // topic in a bench run), every other partition of the shard waiting.
+                part.storage
+                    .remove_dir_all(&dir)
+                    .await
+                    .map_err(|e| ServerError::Io {
+                        what: format!("deleting {}", dir.display()),
+                        source: e,
+                    })?;
             }
         }
         self.topics.borrow_mut().remove(name);
