@@ -96,19 +96,13 @@ impl Storage for GlommioStorage {
 
     async fn write_small_file(&self, path: &Path, data: &[u8]) -> io::Result<()> {
         // Small metadata files (indexes at seal, checkpoints) use buffered I/O: temp file,
-        // fsync, rename, fsync the directory. Off the hot path.
-        let tmp = path.with_extension("tmp");
-        {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(data)?;
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, path)?;
-        match path.parent() {
-            Some(dir) => std::fs::File::open(dir)?.sync_all(),
-            None => Ok(()),
-        }
+        // fsync, rename, fsync the directory. Each fsync waits for the disk (ftrace: up to
+        // 4.3 ms each, three per file), and a segment seals while its partition takes
+        // appends, so they run on glommio's blocking thread, not the shard's.
+        let (path, data) = (path.to_path_buf(), data.to_vec());
+        glommio::executor()
+            .spawn_blocking(move || write_replacing(&path, &data))
+            .await
     }
 
     async fn read_small_file(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
@@ -335,6 +329,23 @@ pub fn check_memlock(io_memory_bytes: usize, executors: usize) -> Result<(), Str
         ));
     }
     Ok(())
+}
+
+/// Writes `data` to `path` durably and atomically: a temp file, fsync, rename over the
+/// target, fsync of the directory (so the new name survives a crash too).
+fn write_replacing(path: &Path, data: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    match path.parent() {
+        Some(dir) => std::fs::File::open(dir)?.sync_all(),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
