@@ -293,12 +293,11 @@ fn a_borrowed_record_is_copied_before_send_returns() {
         key.extend_from_slice(format!("k{i}").as_bytes());
         value.clear();
         value.extend_from_slice(format!("value-{i}").repeat(i as usize % 7 + 1).as_bytes());
-        let record = ProducerRecordRef {
-            key: Some(&key),
-            headers: &header,
-            timestamp_ms: Some(1_000 + i as i64),
-            ..ProducerRecordRef::new("lent", &value)
-        };
+        let record = ProducerRecordRef::new("lent", &value)
+            .with_key(&key)
+            .with_partition(0)
+            .with_headers(&header)
+            .with_timestamp_ms(1_000 + i as i64);
         producer.send_ref_with_opaque(record, i).expect("queued");
         // The next record reuses the buffers at once; what was sent must not change.
         key.fill(b'#');

@@ -303,6 +303,26 @@ impl<'a> ProducerRecordRef<'a> {
             timestamp_ms: None,
         }
     }
+
+    pub fn with_key(mut self, key: &'a [u8]) -> ProducerRecordRef<'a> {
+        self.key = Some(key);
+        self
+    }
+
+    pub fn with_partition(mut self, partition: u32) -> ProducerRecordRef<'a> {
+        self.partition = Some(partition);
+        self
+    }
+
+    pub fn with_headers(mut self, headers: &'a [RecordHeader]) -> ProducerRecordRef<'a> {
+        self.headers = headers;
+        self
+    }
+
+    pub fn with_timestamp_ms(mut self, timestamp_ms: i64) -> ProducerRecordRef<'a> {
+        self.timestamp_ms = Some(timestamp_ms);
+        self
+    }
 }
 
 /// What the producer's threads share.
@@ -439,7 +459,9 @@ impl Producer {
     ) -> Result<(), ClientError> {
         if self.shared.handler.is_none() {
             return Err(ClientError::Config(
-                "send_with_opaque needs a producer built with_delivery_handler".into(),
+                "send_with_opaque and send_ref_with_opaque need a producer built \
+                 with_delivery_handler"
+                    .into(),
             ));
         }
         self.enqueue(record, Completion::Opaque(opaque))
