@@ -811,8 +811,9 @@ fn watch_window(
     let mut last = Snapshot::take(stats);
     let mut watched = Watched {
         seconds: Vec::new(),
-        usage_start: Usage::now(),
-        usage_end: Usage::now(),
+        // Both are read below: the start when the window opens, the end when it closes.
+        usage_start: Usage::default(),
+        usage_end: Usage::default(),
         broker_start: None,
         broker_end: None,
         backlog_drain_s: None,

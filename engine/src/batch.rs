@@ -248,10 +248,10 @@ pub struct BatchBuilder {
 
 /// Asks the cache for up to `bytes` (at most
 /// [`crate::constants::BATCH_PREFETCH_BYTES_MAX`]) of `buf`'s spare capacity: the memory
-/// the next record is copied into. A batch buffer is memory no core has touched lately. Without this, each record's copy leaves its
-/// cache-missing stores in the store buffer, and the next locked instruction (the
-/// accumulator's unlock) stalls until they drain. Prefetched while the caller makes
-/// its next record, those stores hit.
+/// the next record is copied into. A batch buffer is memory no core has touched lately.
+/// Without this, each record's copy leaves its cache-missing stores in the store buffer,
+/// and the next locked instruction (the accumulator's unlock) stalls until they drain.
+/// Prefetched while the caller makes its next record, those stores hit.
 fn prefetch_spare(buf: &BytesMut, bytes: usize) {
     #[cfg(target_arch = "x86_64")]
     {
