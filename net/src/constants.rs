@@ -193,6 +193,8 @@ pub const LISTEN_DEFAULT: &str = "127.0.0.1:9192";
 
 /// Most shards (executors) a broker runs.
 pub const SHARDS_MAX: usize = 256;
+// Metadata carries a partition's shard as a ushort.
+const _: () = assert!(SHARDS_MAX <= u16::MAX as usize);
 
 /// glommio io_memory per shard: default 1 MiB; glommio registers it with each of its three
 /// rings, so 2 shards need 2 x (3 MiB + 512 KiB) of locked memory (the 8 MiB default limit

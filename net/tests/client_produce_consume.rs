@@ -13,7 +13,7 @@ use cfa_net::client::{
     Acks, ClientError, Codec, Compression, Consumer, Producer, ProducerConfig, ProducerRecord,
     ProducerRecordRef, RecordHeader, TopicPartition,
 };
-use cfa_net::protocol::{ConfigEntry, ErrorCode, OffsetSpec};
+use cfa_net::protocol::{ConfigEntry, ErrorCode, MetadataRequest, OffsetSpec, Request, Response};
 
 use client_support::*;
 
@@ -537,4 +537,102 @@ fn records_fail_after_delivery_timeout_and_send_blocks_on_full_memory() {
     assert!(producer
         .send(ProducerRecord::new("lost", vec![3u8; 3000]))
         .is_ok());
+}
+
+/// Produces 600 records over 6 partitions of a two-shard broker, reads them back, then
+/// produces and reads 60 more while the consumer is on the tail. Returns how many calls
+/// the shards made to each other in the first produce and in the tail phase. With shard
+/// listeners, each partition's batches and fetches go to the connection of the shard
+/// that owns it, so neither phase should cross shards; without them, the shard a
+/// connection landed on forwards the other shard's partitions. Either way every record
+/// is read back once, in order.
+fn produce_on_two_shards(shard_listeners: bool) -> (u64, u64) {
+    let broker = TestBroker::start_with(|c| {
+        c.shards = 2;
+        c.shard_listeners = shard_listeners;
+    });
+    broker.create_topic("soccer", 6);
+    let handle = broker.handle.as_ref().expect("running");
+    let mut raw = cfa_net::testing::RawClient::connect(handle.local_addr()).expect("connect");
+    let meta = match raw.call(Request::Metadata(MetadataRequest { topics: None })) {
+        Response::Metadata(m) => m,
+        other => panic!("{other:?}"),
+    };
+    let ports = &meta.brokers[0].shard_ports;
+    let topic = meta
+        .topics
+        .iter()
+        .find(|t| t.name == "soccer")
+        .expect("listed");
+    for p in &topic.partitions {
+        let owner = cfa_net::server::owner_shard("soccer", p.partition, 2);
+        assert_eq!(p.leader_shard, Some(owner as u16), "{p:?}");
+    }
+    if shard_listeners {
+        assert_eq!(ports.len(), 2, "{ports:?}");
+        assert!(ports[0] != ports[1] && !ports.contains(&handle.local_addr().port()));
+    } else {
+        assert!(ports.is_empty(), "{ports:?}");
+    }
+    drop(raw);
+    let producer = broker.producer();
+    // The first delivery waits for the producer id, which shard 0 hands out (a call to
+    // shard 0 from a connection on shard 1): the count starts after it.
+    send_all(
+        &producer,
+        vec![ProducerRecord::new("soccer", "warm-up").with_partition(0)],
+    );
+    let metrics = handle.metrics();
+    let calls = || (0..2).map(|s| metrics.shard(s).calls_sent()).sum::<u64>();
+    let before = calls();
+    let records = (0..600)
+        .map(|i| ProducerRecord::new("soccer", format!("{i}")).with_partition(i % 6))
+        .collect();
+    let reports = send_all(&producer, records);
+    let forwarded = calls() - before;
+    for (i, m) in reports.iter().enumerate() {
+        assert_eq!(m.partition, i as u32 % 6);
+        assert_eq!(m.offset, Some(i as u64 / 6 + u64::from(i % 6 == 0)));
+    }
+    let mut consumer = Consumer::new(broker.consumer_config(None)).expect("consumer");
+    consumer.assign(partitions("soccer", 6)).expect("assign");
+    let mut got = poll_n(&mut consumer, 601);
+    // On the tail: the consumer's fetches are parked on the broker when this starts.
+    let before_tail = calls();
+    let more = (600..660)
+        .map(|i| ProducerRecord::new("soccer", format!("{i}")).with_partition(i % 6))
+        .collect();
+    send_all(&producer, more);
+    got.extend(poll_n(&mut consumer, 60));
+    let forwarded_tail = calls() - before_tail;
+    producer.close();
+    let got = by_partition(&got);
+    for p in 0..6u32 {
+        let want: Vec<String> = (p == 0)
+            .then(|| "warm-up".to_owned())
+            .into_iter()
+            .chain((0..660).filter(|i| i % 6 == p).map(|i| i.to_string()))
+            .collect();
+        let values: Vec<&String> = got[&p].iter().map(|(_, v)| v).collect();
+        assert_eq!(values, want.iter().collect::<Vec<_>>(), "partition {p}");
+    }
+    assert_quiet(&mut consumer, Duration::from_millis(200));
+    consumer.close().expect("close");
+    (forwarded, forwarded_tail)
+}
+
+#[test]
+fn clients_send_each_partition_to_the_shard_that_owns_it() {
+    assert_eq!(
+        produce_on_two_shards(true),
+        (0, 0),
+        "nothing crossed shards"
+    );
+}
+
+#[test]
+fn without_shard_listeners_the_receiving_shard_forwards() {
+    // The control for the test above: the counts it checks do see forwarding.
+    let (produce, tail) = produce_on_two_shards(false);
+    assert!(produce > 0 && tail > 0, "{produce} {tail}");
 }

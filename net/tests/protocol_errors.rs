@@ -445,6 +445,7 @@ fn verifier_limits_admit_bodies_up_to_the_body_limit() {
         leader_epoch: 1,
         replicas: vec![0, 1, 2],
         isr: vec![0, 1, 2],
+        leader_shard: Some((p % 2) as u16),
     };
     // About 3.9 MB of body: its apparent size (about 1.6x) exceeds the body limit, so the
     // verifier's apparent-size bound must stay above the body limit for this to decode.

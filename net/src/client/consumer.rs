@@ -27,7 +27,7 @@ use bytes::Bytes;
 
 use crate::client::connection::Connection;
 use crate::client::error::ClientError;
-use crate::client::metadata::{parse_bootstrap, Cluster, ClusterConfig};
+use crate::client::metadata::{parse_bootstrap, Cluster, ClusterConfig, Leader};
 use crate::client::requests::{call, list_offsets, offset_fetch};
 use crate::client::retry::Backoff;
 use crate::client::{RecordHeader, TopicPartition};
@@ -40,9 +40,8 @@ use crate::constants::{
     RETRY_BACKOFF_MS_DEFAULT, SESSION_TIMEOUT_MS_DEFAULT,
 };
 use crate::protocol::{
-    ErrorCode, JoinGroupRequest, LeaveGroupRequest, NodeId, OffsetCommitPartition,
-    OffsetCommitRequest, OffsetCommitResponse, OffsetCommitTopic, OffsetSpec, Request, Response,
-    SyncGroupRequest,
+    ErrorCode, JoinGroupRequest, LeaveGroupRequest, OffsetCommitPartition, OffsetCommitRequest,
+    OffsetCommitResponse, OffsetCommitTopic, OffsetSpec, Request, Response, SyncGroupRequest,
 };
 
 use fetcher::{FetchSettings, Outcome};
@@ -295,7 +294,7 @@ struct GroupCtx {
 
 enum Event {
     Fetch {
-        node: NodeId,
+        leader: Leader,
         token: u64,
         result: Result<Response, ClientError>,
     },
@@ -342,8 +341,8 @@ pub struct Consumer {
     link: Option<Arc<CoordinatorLink>>,
     events_tx: mpsc::Sender<Event>,
     events_rx: mpsc::Receiver<Event>,
-    fetches: HashMap<NodeId, PendingFetch>,
-    node_retry_at: HashMap<NodeId, Instant>,
+    fetches: HashMap<Leader, PendingFetch>,
+    leader_retry_at: HashMap<Leader, Instant>,
     next_token: u64,
     commits: HashMap<u64, PendingCommit>,
     /// Finished async commits whose callbacks run at the next call.
@@ -388,7 +387,7 @@ impl Consumer {
             events_tx,
             events_rx,
             fetches: HashMap::new(),
-            node_retry_at: HashMap::new(),
+            leader_retry_at: HashMap::new(),
             next_token: 0,
             commits: HashMap::new(),
             finished_commits: Vec::new(),
@@ -590,10 +589,10 @@ impl Consumer {
     fn handle_event(&mut self, event: Event) -> Result<(), ClientError> {
         match event {
             Event::Fetch {
-                node,
+                leader,
                 token,
                 result,
-            } => self.on_fetch(node, token, result),
+            } => self.on_fetch(leader, token, result),
             Event::Join { token, result } => self.on_join(token, result),
             Event::Commit { token, result } => {
                 self.on_commit(token, result);
@@ -611,13 +610,13 @@ impl Consumer {
             .values()
             .flat_map(|f| f.positions.iter().map(|p| p.tp.clone()))
             .collect();
-        let mut by_node: BTreeMap<NodeId, Vec<FetchPosition>> = BTreeMap::new();
+        let mut by_leader: BTreeMap<Leader, Vec<FetchPosition>> = BTreeMap::new();
         for at in self.subs.fetchable(self.settings.prefetch_bytes) {
             if busy.contains(&at.tp) {
                 continue;
             }
-            match self.cluster.leader(&at.tp) {
-                Some(node) => by_node.entry(node).or_default().push(at),
+            match self.cluster.leader_shard(&at.tp) {
+                Some(leader) => by_leader.entry(leader).or_default().push(at),
                 None => self.cluster.request_refresh(),
             }
         }
@@ -625,16 +624,16 @@ impl Consumer {
         let max_wait_ms = u32::try_from(left_ms)
             .unwrap_or(u32::MAX)
             .min(self.settings.max_wait_ms);
-        for (node, positions) in by_node {
-            let waiting = self.node_retry_at.get(&node).is_some_and(|t| *t > now);
-            if self.fetches.contains_key(&node) || waiting {
+        for (leader, positions) in by_leader {
+            let waiting = self.leader_retry_at.get(&leader).is_some_and(|t| *t > now);
+            if self.fetches.contains_key(&leader) || waiting {
                 continue;
             }
-            self.send_fetch(node, positions, max_wait_ms);
+            self.send_fetch(leader, positions, max_wait_ms);
         }
     }
 
-    fn send_fetch(&mut self, node: NodeId, positions: Vec<FetchPosition>, max_wait_ms: u32) {
+    fn send_fetch(&mut self, leader: Leader, positions: Vec<FetchPosition>, max_wait_ms: u32) {
         let request = Request::Fetch(fetcher::fetch_request(
             &positions,
             &self.settings,
@@ -645,7 +644,7 @@ impl Consumer {
         let callback = Box::new(move |result| {
             // The consumer is gone: nobody wants the records.
             let _ = tx.send(Event::Fetch {
-                node,
+                leader,
                 token,
                 result,
             });
@@ -653,56 +652,57 @@ impl Consumer {
         let timeout = self.request_timeout() + Duration::from_millis(u64::from(max_wait_ms));
         let sent = self
             .cluster
-            .connection_to(node)
+            .connection_for(leader)
             .and_then(|conn| conn.send(&request, timeout, callback));
         match sent {
             Ok(()) => {
-                self.fetches.insert(node, PendingFetch { token, positions });
+                self.fetches
+                    .insert(leader, PendingFetch { token, positions });
             }
-            Err(e) => self.node_failed(node, &e),
+            Err(e) => self.leader_failed(leader, &e),
         }
     }
 
-    fn node_failed(&mut self, node: NodeId, err: &ClientError) {
+    fn leader_failed(&mut self, leader: Leader, err: &ClientError) {
         if err.invalidates_metadata() {
             self.cluster.request_refresh();
         }
         let pause = Duration::from_millis(self.config.retry_backoff_ms);
-        self.node_retry_at.insert(node, Instant::now() + pause);
+        self.leader_retry_at.insert(leader, Instant::now() + pause);
     }
 
     fn on_fetch(
         &mut self,
-        node: NodeId,
+        leader: Leader,
         token: u64,
         result: Result<Response, ClientError>,
     ) -> Result<(), ClientError> {
-        if self.fetches.get(&node).is_none_or(|f| f.token != token) {
+        if self.fetches.get(&leader).is_none_or(|f| f.token != token) {
             return Ok(());
         }
-        let pending = self.fetches.remove(&node).expect("checked above");
+        let pending = self.fetches.remove(&leader).expect("checked above");
         let response = match result {
             Ok(Response::Fetch(r)) => r,
             Ok(Response::Failed(f)) => {
                 let err = ClientError::Broker {
-                    context: format!("Fetch from node {node}"),
+                    context: format!("Fetch from {leader}"),
                     code: f.error_code,
                     message: f.error_message,
                 };
-                self.node_failed(node, &err);
+                self.leader_failed(leader, &err);
                 return if err.is_retriable() { Ok(()) } else { Err(err) };
             }
             Ok(other) => {
                 let err = ClientError::UnexpectedResponse {
-                    addr: format!("node {node}"),
+                    addr: leader.to_string(),
                     expected: crate::protocol::ApiKey::Fetch,
                     got: format!("api key {}", other.api_key_raw()),
                 };
-                self.node_failed(node, &err);
+                self.leader_failed(leader, &err);
                 return Err(err);
             }
             Err(e) if e.is_retriable() => {
-                self.node_failed(node, &e);
+                self.leader_failed(leader, &e);
                 return Ok(());
             }
             Err(e) => return Err(e),

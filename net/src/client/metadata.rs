@@ -103,6 +103,27 @@ pub struct PartitionInfo {
     /// `None` while the partition has no leader.
     pub leader: Option<NodeId>,
     pub leader_epoch: u32,
+    /// The leader's shard that owns the partition, if the broker said.
+    pub leader_shard: Option<u16>,
+}
+
+/// Where a partition's requests go: its leader and, on that broker, the shard that owns
+/// the partition. Requests sent to the shard's own listener are served where the
+/// partition lives; without one (`shard: None`, or the broker lists no shard ports) they
+/// go to the broker's address, and its receiving shard forwards them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Leader {
+    pub node: NodeId,
+    pub shard: Option<u16>,
+}
+
+impl std::fmt::Display for Leader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.shard {
+            Some(shard) => write!(f, "node {} shard {shard}", self.node),
+            None => write!(f, "node {}", self.node),
+        }
+    }
 }
 
 /// One topic as metadata describes it; partitions indexed by number.
@@ -155,6 +176,15 @@ impl TopicInfo {
             .get(partition as usize)
             .and_then(|p| p.leader)
     }
+
+    /// The leader with its owning shard.
+    pub fn leader_shard(&self, partition: u32) -> Option<Leader> {
+        let p = self.partitions.get(partition as usize)?;
+        Some(Leader {
+            node: p.leader?,
+            shard: p.leader_shard,
+        })
+    }
 }
 
 /// Why a topic is missing from the cache.
@@ -168,6 +198,8 @@ pub struct TopicError {
 #[derive(Debug, Clone, Default)]
 pub struct MetadataCache {
     brokers: BTreeMap<NodeId, String>,
+    /// Each broker's shard listeners (`host:port`, by shard); absent: it has none.
+    shard_addrs: BTreeMap<NodeId, Vec<String>>,
     controller: Option<NodeId>,
     /// Looked up for every record sent: ahash, not std's SipHash (1% of a max-rate run).
     topics: AHashMap<String, Arc<TopicInfo>>,
@@ -184,6 +216,15 @@ impl MetadataCache {
                 .brokers
                 .iter()
                 .map(|b| (b.node_id, format!("{}:{}", b.host, b.port)))
+                .collect();
+            self.shard_addrs = response
+                .brokers
+                .iter()
+                .filter(|b| !b.shard_ports.is_empty())
+                .map(|b| {
+                    let addrs = b.shard_ports.iter().map(|p| format!("{}:{p}", b.host));
+                    (b.node_id, addrs.collect())
+                })
                 .collect();
         }
         self.controller = response.controller_id;
@@ -222,6 +263,23 @@ impl MetadataCache {
         self.brokers.get(&node).map(String::as_str)
     }
 
+    /// The leader of `tp` and its owning shard; the shard only when the broker lists a
+    /// listener for it, so that one `Leader` is one connection (the sender's in-flight
+    /// limit is per connection).
+    pub fn leader_shard(&self, tp: &TopicPartition) -> Option<Leader> {
+        let mut leader = self.topics.get(&*tp.topic)?.leader_shard(tp.partition)?;
+        if self.shard_addr(leader).is_none() {
+            leader.shard = None;
+        }
+        Some(leader)
+    }
+
+    /// The address of `leader`'s shard listener, if its broker lists one for that shard.
+    pub fn shard_addr(&self, leader: Leader) -> Option<&str> {
+        let addrs = self.shard_addrs.get(&leader.node)?;
+        addrs.get(usize::from(leader.shard?)).map(String::as_str)
+    }
+
     pub fn brokers(&self) -> impl Iterator<Item = (NodeId, &str)> {
         self.brokers.iter().map(|(n, a)| (*n, a.as_str()))
     }
@@ -248,6 +306,7 @@ fn topic_info(t: &crate::protocol::TopicMetadata) -> TopicInfo {
             partition,
             leader: None,
             leader_epoch: 0,
+            leader_shard: None,
         })
         .collect();
     for p in t
@@ -262,6 +321,7 @@ fn topic_info(t: &crate::protocol::TopicMetadata) -> TopicInfo {
             p.leader_id
         };
         slot.leader_epoch = p.leader_epoch;
+        slot.leader_shard = p.leader_shard;
     }
     TopicInfo::new(t.name.clone(), partitions)
 }
@@ -358,6 +418,10 @@ impl Cluster {
 
     pub fn leader(&self, tp: &TopicPartition) -> Option<NodeId> {
         lock(&self.inner.cache).cache.leader(tp)
+    }
+
+    pub fn leader_shard(&self, tp: &TopicPartition) -> Option<Leader> {
+        lock(&self.inner.cache).cache.leader_shard(tp)
     }
 
     /// Marks metadata stale: the next `maybe_refresh` refreshes (after the back-off).
@@ -558,6 +622,27 @@ impl Cluster {
         self.connection_at(&addr)
     }
 
+    /// The connection to `leader`: its shard's own listener when the broker lists one,
+    /// else the broker's address. A shard listener that cannot be reached (a firewall
+    /// that lets only the main port through, say) is not fatal: the broker's address
+    /// serves every partition too, one hop between shards further.
+    pub fn connection_for(&self, leader: Leader) -> Result<Connection, ClientError> {
+        let shard_addr = lock(&self.inner.cache)
+            .cache
+            .shard_addr(leader)
+            .map(str::to_owned);
+        if let Some(addr) = shard_addr {
+            match self.connection_at(&addr) {
+                Ok(conn) => return Ok(conn),
+                Err(e) => {
+                    tracing::debug!(%leader, %addr, error = %e, "shard listener unreachable; using the broker's address");
+                    self.request_refresh();
+                }
+            }
+        }
+        self.connection_to(leader.node)
+    }
+
     /// The connection to `addr` (`host:port`), opened if needed.
     pub fn connection_at(&self, addr: &str) -> Result<Connection, ClientError> {
         let sock = resolve(addr)?;
@@ -663,6 +748,7 @@ mod tests {
             leader_epoch: 3,
             replicas: vec![1],
             isr: vec![1],
+            leader_shard: None,
         }
     }
 
@@ -672,6 +758,7 @@ mod tests {
                 node_id: 1,
                 host: "127.0.0.1".into(),
                 port: 9192,
+                shard_ports: Vec::new(),
             }],
             controller_id: Some(1),
             topics,
@@ -731,6 +818,53 @@ mod tests {
         assert!(cache.topic("a").is_some() && cache.topic_error("a").is_none());
         cache.invalidate("b");
         assert!(cache.topic("b").is_none());
+    }
+
+    #[test]
+    fn a_leader_names_its_shard_only_where_the_broker_lists_a_listener() {
+        let mut cache = MetadataCache::default();
+        let owned = |p: u32, shard: u16| PartitionMetadata {
+            leader_shard: Some(shard),
+            ..partition(p, Some(1))
+        };
+        let t = || topic("t", vec![owned(0, 0), owned(1, 1), owned(2, 2)]);
+        // No shard listeners: every partition goes to the broker's address.
+        cache.apply(&response(vec![t()]));
+        let tp = |p| TopicPartition::new("t", p);
+        for p in 0..3 {
+            let leader = cache.leader_shard(&tp(p)).expect("has a leader");
+            assert_eq!(
+                leader,
+                Leader {
+                    node: 1,
+                    shard: None
+                }
+            );
+        }
+        // Two listeners: shards 0 and 1 get theirs; shard 2 (not listed) falls back.
+        let mut r = response(vec![t()]);
+        r.brokers[0].shard_ports = vec![9300, 9301];
+        cache.apply(&r);
+        let leader = cache.leader_shard(&tp(1)).expect("has a leader");
+        assert_eq!(
+            leader,
+            Leader {
+                node: 1,
+                shard: Some(1)
+            }
+        );
+        assert_eq!(leader.to_string(), "node 1 shard 1");
+        assert_eq!(cache.shard_addr(leader), Some("127.0.0.1:9301"));
+        assert_eq!(cache.leader_shard(&tp(2)).and_then(|l| l.shard), None);
+        assert_eq!(cache.leader_shard(&tp(3)), None, "no such partition");
+        // A response without brokers keeps them; one with brokers but no ports drops them.
+        cache.apply(&MetadataResponse {
+            brokers: Vec::new(),
+            ..response(vec![t()])
+        });
+        assert_eq!(cache.leader_shard(&tp(0)).and_then(|l| l.shard), Some(0));
+        cache.apply(&response(vec![t()]));
+        assert_eq!(cache.leader_shard(&tp(0)).and_then(|l| l.shard), None);
     }
 
     #[test]

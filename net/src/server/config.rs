@@ -31,6 +31,8 @@ pub struct BrokerTuning {
     pub connection_inflight_bytes: Option<usize>,
     pub metrics_listen: Option<String>,
     pub retention_check_interval_ms: Option<u64>,
+    pub shard_listeners: Option<bool>,
+    pub shard_port_base: Option<u16>,
 }
 
 /// A whole tuning profile as the broker reads it. Sections other brokers' tools read
@@ -80,6 +82,12 @@ pub struct BrokerConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// How often each shard deletes segments past retention.ms / retention.bytes.
     pub retention_check_interval_ms: u64,
+    /// With more than one shard: each shard also listens on a port of its own, and
+    /// metadata tells clients which shard owns each partition, so that a client sends a
+    /// partition's requests to its owner (no hop between shards, no copy between cores).
+    pub shard_listeners: bool,
+    /// Shard `i` listens on `shard_port_base + i`; 0: on ports the OS picks.
+    pub shard_port_base: u16,
     /// Defaults for every partition log; topics may override some keys.
     pub log: LogConfig,
 }
@@ -130,6 +138,8 @@ impl BrokerConfig {
             retention_check_interval_ms: b
                 .retention_check_interval_ms
                 .unwrap_or(RETENTION_CHECK_INTERVAL_MS_DEFAULT),
+            shard_listeners: b.shard_listeners.unwrap_or(true),
+            shard_port_base: b.shard_port_base.unwrap_or(0),
             log,
         };
         config.validate()?;
@@ -148,6 +158,8 @@ impl BrokerConfig {
             connection_inflight_bytes: CONNECTION_INFLIGHT_BYTES_DEFAULT,
             metrics_listen: None,
             retention_check_interval_ms: RETENTION_CHECK_INTERVAL_MS_DEFAULT,
+            shard_listeners: true,
+            shard_port_base: 0,
             log: LogConfig {
                 segment_bytes: 16 << 20,
                 ..LogConfig::default()
@@ -199,9 +211,47 @@ impl BrokerConfig {
                 self.connection_inflight_bytes, self.log.max_message_bytes
             ));
         }
+        self.validate_shard_ports()?;
         self.log
             .validate()
             .map_err(|e| ServerError::Config(format!("[log]: {e}")))
+    }
+
+    /// Whether the shards get listeners of their own (see `shard_listeners`).
+    pub fn has_shard_listeners(&self) -> bool {
+        self.shard_listeners && self.shards > 1
+    }
+
+    /// The address shard `shard`'s own listener binds (port 0: the OS picks).
+    pub fn shard_listen(&self, shard: usize) -> SocketAddr {
+        assert!(shard < self.shards, "shard {shard} of {}", self.shards);
+        let port = match self.shard_port_base {
+            0 => 0,
+            base => base + u16::try_from(shard).expect("validated: base + shard fits a port"),
+        };
+        SocketAddr::new(self.listen.ip(), port)
+    }
+
+    fn validate_shard_ports(&self) -> Result<(), ServerError> {
+        if !self.has_shard_listeners() || self.shard_port_base == 0 {
+            return Ok(());
+        }
+        let first = u32::from(self.shard_port_base);
+        let last = first + self.shards as u32 - 1;
+        let bad = |m: String| Err(ServerError::Config(m));
+        if last > u32::from(u16::MAX) {
+            return bad(format!(
+                "broker.shard_port_base = {first}: with {} shards the last port would be {last}, past 65535",
+                self.shards
+            ));
+        }
+        let listen = u32::from(self.listen.port());
+        if (first..=last).contains(&listen) {
+            return bad(format!(
+                "broker.shard_port_base = {first}: shard ports {first}..={last} include broker.listen's port {listen}"
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -239,6 +289,35 @@ mod tests {
         let p = profile("[broker]\nshard_batch_cache_bytes = 2097152").expect("parses");
         let c = BrokerConfig::from_profile(&p).expect("in range");
         assert_eq!(c.shard_batch_cache_bytes, 2 << 20);
+    }
+
+    #[test]
+    fn shard_ports_are_checked_and_derived() {
+        let p = profile("[broker]\nshards = 4\nshard_port_base = 65534").expect("parses");
+        let e = BrokerConfig::from_profile(&p).expect_err("past 65535");
+        assert!(e.to_string().contains("shard_port_base"), "{e}");
+        let p =
+            profile("[broker]\nshards = 4\nlisten = \"127.0.0.1:9302\"\nshard_port_base = 9300")
+                .expect("parses");
+        let e = BrokerConfig::from_profile(&p).expect_err("overlaps listen");
+        assert!(e.to_string().contains("9302"), "{e}");
+        let p = profile("[broker]\nshards = 4\nshard_port_base = 9300").expect("parses");
+        let c = BrokerConfig::from_profile(&p).expect("in range");
+        assert!(c.has_shard_listeners());
+        assert_eq!(c.shard_listen(3).to_string(), "127.0.0.1:9303");
+        // One shard, or switched off: no listeners, and no port range to check.
+        let p = profile("[broker]\nshards = 1\nshard_port_base = 65535").expect("parses");
+        assert!(!BrokerConfig::from_profile(&p)
+            .expect("one shard")
+            .has_shard_listeners());
+        let p = profile("[broker]\nshards = 4\nshard_listeners = false\nshard_port_base = 65535")
+            .expect("parses");
+        assert!(!BrokerConfig::from_profile(&p)
+            .expect("off")
+            .has_shard_listeners());
+        let p = profile("[broker]\nshards = 2").expect("parses");
+        let c = BrokerConfig::from_profile(&p).expect("defaults");
+        assert_eq!(c.shard_listen(1).port(), 0, "default: the OS picks");
     }
 
     #[test]

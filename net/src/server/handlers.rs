@@ -89,7 +89,6 @@ fn metadata(shard: &Rc<Shard>, r: MetadataRequest) -> MetadataResponse {
         .into_iter()
         .map(|name| match topics.get(&name) {
             Some(meta) => TopicMetadata {
-                name,
                 error_code: ErrorCode::None,
                 error_message: None,
                 partitions: (0..meta.partitions)
@@ -101,8 +100,10 @@ fn metadata(shard: &Rc<Shard>, r: MetadataRequest) -> MetadataResponse {
                         leader_epoch: 0,
                         replicas: vec![node],
                         isr: vec![node],
+                        leader_shard: Some(shard_index(shard.owner(&name, p))),
                     })
                     .collect(),
+                name,
             },
             None => TopicMetadata {
                 error_message: Some(format!("unknown topic {name:?}")),
@@ -115,12 +116,17 @@ fn metadata(shard: &Rc<Shard>, r: MetadataRequest) -> MetadataResponse {
     MetadataResponse {
         brokers: vec![BrokerInfo {
             node_id: node,
-            host: shard.advertised.ip().to_string(),
-            port: shard.advertised.port(),
+            host: shard.advertised.addr.ip().to_string(),
+            port: shard.advertised.addr.port(),
+            shard_ports: shard.advertised.shard_ports.to_vec(),
         }],
         controller_id: Some(node),
         topics: topic_metas,
     }
+}
+
+fn shard_index(shard: usize) -> u16 {
+    u16::try_from(shard).expect("SHARDS_MAX fits a u16")
 }
 
 fn list_topics(shard: &Rc<Shard>) -> ListTopicsResponse {

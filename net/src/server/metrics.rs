@@ -190,6 +190,8 @@ pub struct ShardMetrics {
     fsync: Histogram,
     connections_open: AtomicI64,
     connections_accepted: AtomicU64,
+    /// Partition work this shard handed to the owning shard (`cfa_shard_calls_total`).
+    calls_sent: AtomicU64,
     /// One per API, indexed by its key.
     request_durations: Box<[Histogram]>,
     /// Requests by API and error: `api * ErrorCode::ALL.len() + error index`.
@@ -213,6 +215,7 @@ impl ShardMetrics {
             fsync: Histogram::new(METRICS_FSYNC_BUCKETS_US),
             connections_open: AtomicI64::new(0),
             connections_accepted: AtomicU64::new(0),
+            calls_sent: AtomicU64::new(0),
             request_durations: ApiKey::ALL
                 .iter()
                 .map(|_| Histogram::new(METRICS_REQUEST_BUCKETS_US))
@@ -227,6 +230,17 @@ impl ShardMetrics {
     /// One fdatasync, or one write that carried its own sync, took `elapsed`.
     pub fn fsync_done(&self, elapsed: Duration) {
         self.fsync.observe(elapsed);
+    }
+
+    /// A request received here needed another shard (the partition's owner, or shard 0's
+    /// services): one message each way over the mesh.
+    pub fn call_sent(&self) {
+        self.calls_sent.fetch_add(1, Relaxed);
+    }
+
+    /// How many calls to other shards this shard made.
+    pub fn calls_sent(&self) -> u64 {
+        self.calls_sent.load(Relaxed)
     }
 
     /// Counts a connection as open until the guard drops.
@@ -516,6 +530,17 @@ impl Metrics {
             let shard = id.to_string();
             let open = s.connections_open.load(Relaxed);
             sample(out, name, &[("shard", &shard)], open);
+        }
+        let name = "cfa_shard_calls_total";
+        family(
+            out,
+            name,
+            "counter",
+            "Calls this shard made to another shard: requests received here for partitions (or services) another shard owns.",
+        );
+        for (id, s) in self.shards.iter().enumerate() {
+            let shard = id.to_string();
+            sample(out, name, &[("shard", &shard)], s.calls_sent.load(Relaxed));
         }
         let name = "cfa_connections_accepted_total";
         family(out, name, "counter", "Client connections accepted.");
@@ -867,6 +892,12 @@ mod tests {
         let text = m.render();
         assert!(text.contains("cfa_connections_open{shard=\"0\"} 1\n"));
         assert!(text.contains("cfa_connections_accepted_total 2\n"));
+        assert!(text.contains("cfa_shard_calls_total{shard=\"0\"} 0\n"));
+        m.shard(0).call_sent();
+        assert!(m
+            .render()
+            .contains("cfa_shard_calls_total{shard=\"0\"} 1\n"));
+        assert_eq!(m.shard(0).calls_sent(), 1);
         drop(g2);
         assert!(m.render().contains("cfa_connections_open{shard=\"0\"} 0\n"));
     }

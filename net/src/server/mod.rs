@@ -31,7 +31,7 @@ use crate::constants::{
     MESH_CHANNEL_CAPACITY, OFFSETS_TOPIC_PARTITIONS, OFFSETS_TOPIC_SEGMENT_BYTES,
 };
 use metrics::{Metrics, MetricsServer};
-use shard::{Shard, ShardMsg};
+use shard::{Advertised, Shard, ShardMsg};
 use topics::{TopicMeta, OFFSETS_TOPIC};
 
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +114,8 @@ impl Broker {
         let mut stops = Vec::with_capacity(config.shards);
         let mut joins = Vec::with_capacity(config.shards);
         let mut addr = config.listen;
+        let (own_listeners, shard_ports) = bind_shard_listeners(&config)?;
+        let mut own_listeners = own_listeners.into_iter();
         for id in 0..config.shards {
             let (stop_tx, stop_rx) = flume::bounded::<()>(1);
             stops.push(stop_tx);
@@ -124,7 +126,11 @@ impl Broker {
                 ready_tx.clone(),
                 metrics.clone(),
             );
-            let listen = addr;
+            let listen = Listen {
+                shared: addr,
+                own: own_listeners.next(),
+                shard_ports: shard_ports.clone(),
+            };
             let handle = LocalExecutorBuilder::new(Placement::Fixed(id % cores))
                 .name(&format!("cfa-shard-{id}"))
                 .io_memory(config.io_memory_bytes)
@@ -154,7 +160,7 @@ impl Broker {
                 Err(_) => return Err(ServerError::Executor("a shard died while starting".into())),
             }
         }
-        tracing::info!(%addr, shards = config.shards, data_dir = %config.data_dir.display(), "broker listening");
+        tracing::info!(%addr, shards = config.shards, ?shard_ports, data_dir = %config.data_dir.display(), "broker listening");
         Ok(BrokerHandle {
             addr,
             stops,
@@ -163,6 +169,35 @@ impl Broker {
             registry: metrics,
         })
     }
+}
+
+/// Where a shard listens: the address all shards share (SO_REUSEPORT: the kernel spreads
+/// connections), and with `shard_listeners` one of its own, whose port metadata lists.
+struct Listen {
+    shared: SocketAddr,
+    own: Option<std::net::TcpListener>,
+    /// Every shard's own port, by shard (empty without shard listeners).
+    shard_ports: Arc<[u16]>,
+}
+
+/// Each shard's own listener, bound before any shard starts: a taken port fails the start
+/// with nothing to undo, and every shard can list all the ports from its first request.
+fn bind_shard_listeners(
+    config: &BrokerConfig,
+) -> Result<(Vec<std::net::TcpListener>, Arc<[u16]>), ServerError> {
+    if !config.has_shard_listeners() {
+        return Ok((Vec::new(), Arc::from(Vec::new())));
+    }
+    let mut listeners = Vec::with_capacity(config.shards);
+    let mut ports = Vec::with_capacity(config.shards);
+    for shard in 0..config.shards {
+        let addr = config.shard_listen(shard);
+        let bind_err = |source| ServerError::Bind { addr, source };
+        let listener = std::net::TcpListener::bind(addr).map_err(bind_err)?;
+        ports.push(listener.local_addr().map_err(bind_err)?.port());
+        listeners.push(listener);
+    }
+    Ok((listeners, Arc::from(ports)))
 }
 
 fn offsets_topic(config: &BrokerConfig) -> Result<TopicMeta, ServerError> {
@@ -260,11 +295,16 @@ async fn run_shard(
     config: BrokerConfig,
     table: topics::TopicTable,
     mesh: MeshBuilder<ShardMsg, glommio::channels::channel_mesh::Full>,
-    listen: SocketAddr,
+    listen: Listen,
     ready: flume::Sender<Result<SocketAddr, ServerError>>,
     stop: flume::Receiver<()>,
     metrics: Arc<Metrics>,
 ) -> Result<(), ServerError> {
+    let Listen {
+        shared: listen,
+        own,
+        shard_ports,
+    } = listen;
     let listener = match glommio::net::TcpListener::bind(listen) {
         Ok(l) => l,
         Err(e) => {
@@ -296,7 +336,7 @@ async fn run_shard(
         clock,
         table.clone(),
         Some(senders),
-        addr,
+        Advertised { addr, shard_ports },
         metrics,
     ));
     let opened = async {
@@ -332,7 +372,17 @@ async fn run_shard(
     let retention = glommio::spawn_local(retention::run(shard.clone()));
     let _ = ready.send(Ok(addr)); // shard 0 a second time: open and serving
     drop(ready);
+    let own = own.map(|l| {
+        use std::os::fd::{FromRawFd, IntoRawFd};
+        // SAFETY: the descriptor is a bound, listening TCP socket that `into_raw_fd` gave
+        // up, so the glommio listener is its only owner and closes it when dropped.
+        let l = unsafe { glommio::net::TcpListener::from_raw_fd(l.into_raw_fd()) };
+        let shard = shard.clone();
+        glommio::spawn_local(async move { accept_forever(&shard, l).await })
+    });
     accept_until_stopped(&shard, listener, stop).await;
+    // A dropped task is cancelled: the shard's own listener closes with the shared one.
+    drop(own);
     shard.shutting_down.set(true);
     if let Some(admin) = &shard.admin {
         admin.groups.stop().await;
@@ -349,15 +399,16 @@ async fn accept_until_stopped(
     stop: flume::Receiver<()>,
 ) {
     use futures_lite::FutureExt;
+    accept_forever(shard, listener)
+        .or(async {
+            let _ = stop.recv_async().await;
+        })
+        .await
+}
+
+async fn accept_forever(shard: &Rc<Shard>, listener: glommio::net::TcpListener) {
     loop {
-        let accepted = async { Some(listener.accept().await) }
-            .or(async {
-                let _ = stop.recv_async().await;
-                None
-            })
-            .await;
-        let Some(accepted) = accepted else { return };
-        match accepted {
+        match listener.accept().await {
             Ok(stream) => {
                 let _ = stream.set_nodelay(true);
                 let shard = shard.clone();

@@ -128,6 +128,14 @@ pub(crate) struct Partition {
     pub lifecycle: async_lock::Mutex<bool>,
 }
 
+/// Where clients reach the broker.
+pub(crate) struct Advertised {
+    /// The address every shard listens on (SO_REUSEPORT).
+    pub addr: std::net::SocketAddr,
+    /// Every shard's own listener port, by shard (on `addr`'s IP); empty without.
+    pub shard_ports: Arc<[u16]>,
+}
+
 pub(crate) struct Shard {
     pub id: usize,
     pub shards: usize,
@@ -140,8 +148,8 @@ pub(crate) struct Shard {
     next_call: Cell<u64>,
     pub shutting_down: Cell<bool>,
     pub admin: Option<crate::server::admin::Admin>,
-    /// The address clients reach this broker at (Metadata answers it).
-    pub advertised: std::net::SocketAddr,
+    /// Where clients reach this broker (Metadata answers it).
+    pub advertised: Advertised,
     /// The broker's metrics registry (this shard's own counters: `metrics.shard(id)`).
     pub metrics: Arc<Metrics>,
     /// The retention task's controls.
@@ -243,9 +251,14 @@ impl Shard {
         clock: ClockRef,
         topics: TopicTable,
         mesh: Option<Senders<ShardMsg>>,
-        advertised: std::net::SocketAddr,
+        advertised: Advertised,
         metrics: Arc<Metrics>,
     ) -> Shard {
+        let ports = advertised.shard_ports.len();
+        assert!(
+            ports == 0 || ports == config.shards,
+            "a port for every shard, or none"
+        );
         let shards = config.shards;
         let admin = (id == 0).then(|| crate::server::admin::Admin::new(&config));
         Shard {
@@ -415,6 +428,7 @@ impl Shard {
         let Some(mesh) = &self.mesh else {
             return Box::pin(async { ShardReply::Done(Err("no shard mesh".into())) });
         };
+        self.metrics.shard(self.id).call_sent();
         let id = self.next_call.get();
         self.next_call.set(id + 1);
         let slot = Rc::new(Slot::new());

@@ -22,8 +22,15 @@ pub struct TestBroker {
 
 impl TestBroker {
     pub fn start() -> TestBroker {
+        TestBroker::start_with(|_| {})
+    }
+
+    /// A broker whose test config `tune` changed first.
+    pub fn start_with(tune: impl FnOnce(&mut BrokerConfig)) -> TestBroker {
         let dir = tempfile::tempdir().expect("tempdir");
-        let handle = Broker::start(BrokerConfig::for_tests(dir.path())).expect("broker starts");
+        let mut config = BrokerConfig::for_tests(dir.path());
+        tune(&mut config);
+        let handle = Broker::start(config).expect("broker starts");
         TestBroker {
             handle: Some(handle),
             dir,

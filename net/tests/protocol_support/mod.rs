@@ -117,11 +117,12 @@ pub fn metadata_request() -> BoxedStrategy<MetadataRequest> {
 }
 
 pub fn metadata_response() -> BoxedStrategy<MetadataResponse> {
-    let broker = (any::<u32>(), text(), any::<u16>())
-        .prop_map(|(node_id, host, port)| BrokerInfo {
+    let broker = (any::<u32>(), text(), any::<u16>(), vec(any::<u16>(), 0..4))
+        .prop_map(|(node_id, host, port, shard_ports)| BrokerInfo {
             node_id,
             host,
             port,
+            shard_ports,
         })
         .boxed();
     let partition = (
@@ -132,9 +133,19 @@ pub fn metadata_response() -> BoxedStrategy<MetadataResponse> {
         any::<u32>(),
         u32s(),
         u32s(),
+        of(any::<u16>()),
     )
         .prop_map(
-            |(partition, error_code, error_message, leader_id, leader_epoch, replicas, isr)| {
+            |(
+                partition,
+                error_code,
+                error_message,
+                leader_id,
+                leader_epoch,
+                replicas,
+                isr,
+                leader_shard,
+            )| {
                 PartitionMetadata {
                     partition,
                     error_code,
@@ -143,6 +154,7 @@ pub fn metadata_response() -> BoxedStrategy<MetadataResponse> {
                     leader_epoch,
                     replicas,
                     isr,
+                    leader_shard,
                 }
             },
         )

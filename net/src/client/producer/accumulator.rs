@@ -499,6 +499,7 @@ mod tests {
                 partition: p,
                 leader: Some(1),
                 leader_epoch: 0,
+                leader_shard: None,
             })
             .collect();
         Arc::new(TopicInfo::new("t".to_owned(), partitions))

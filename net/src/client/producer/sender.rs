@@ -32,6 +32,7 @@ use cfa_engine::{BatchHeader, ProducerStamp};
 
 use crate::client::connection::lock;
 use crate::client::error::ClientError;
+use crate::client::metadata::Leader;
 use crate::client::producer::accumulator::{DrainedBatch, PendingRecord};
 use crate::client::producer::delivery::{DeliveryResult, RecordMetadata};
 use crate::client::producer::sequence::{stamp, Sequences};
@@ -39,9 +40,8 @@ use crate::client::producer::Shared;
 use crate::client::retry::{delay_ms, Backoff, XorShift};
 use crate::client::TopicPartition;
 use crate::protocol::{
-    Acks, ApiKey, ErrorCode, InitProducerIdRequest, NodeId, ProducePartition,
-    ProducePartitionResponse, ProduceRequest, ProduceResponse, ProduceTopic, ProducerIdentity,
-    Request, Response,
+    Acks, ApiKey, ErrorCode, InitProducerIdRequest, ProducePartition, ProducePartitionResponse,
+    ProduceRequest, ProduceResponse, ProduceTopic, ProducerIdentity, Request, Response,
 };
 
 /// Longest the sender sleeps without an event: bounds how late delivery timeouts fire.
@@ -86,7 +86,7 @@ pub(crate) fn spawn(
         sequences: Sequences::default(),
         resend: BTreeMap::new(),
         in_flight: HashMap::new(),
-        per_node: HashMap::new(),
+        per_leader: HashMap::new(),
         next_request: 0,
         closing: None,
         last_error: None,
@@ -119,7 +119,7 @@ struct Batch {
 }
 
 struct InFlight {
-    node: NodeId,
+    leader: Leader,
     batches: Vec<Batch>,
 }
 
@@ -136,7 +136,8 @@ struct Sender {
     /// Batches to resend, per partition in sequence (or failure) order.
     resend: BTreeMap<TopicPartition, VecDeque<Batch>>,
     in_flight: HashMap<u64, InFlight>,
-    per_node: HashMap<NodeId, usize>,
+    /// Requests in flight per connection (a leader shard, or a broker without shard listeners).
+    per_leader: HashMap<Leader, usize>,
     next_request: u64,
     /// `Some(graceful)` once close was asked.
     closing: Option<bool>,
@@ -361,27 +362,27 @@ impl Sender {
     }
 
     fn send_ready(&mut self, now: Instant, ready: Vec<TopicPartition>) {
-        let mut plan: BTreeMap<NodeId, Vec<Batch>> = BTreeMap::new();
+        let mut plan: BTreeMap<Leader, Vec<Batch>> = BTreeMap::new();
         self.plan_resends(now, &mut plan);
         self.plan_new(now, ready, &mut plan);
-        for (node, batches) in plan {
-            self.send_request(node, batches, now);
+        for (leader, batches) in plan {
+            self.send_request(leader, batches, now);
         }
     }
 
-    /// Whether a batch of `bytes` for `tp` may join `node`'s request this round: its
-    /// members so far are that node's sealed batches in `plan` and its drained ones in
+    /// Whether a batch of `bytes` for `tp` may join `leader`'s request this round: its
+    /// members so far are that leader's sealed batches in `plan` and its drained ones in
     /// `taken`.
     fn room(
         &self,
-        node: NodeId,
-        plan: &BTreeMap<NodeId, Vec<Batch>>,
-        taken: &[(NodeId, DrainedBatch)],
+        leader: Leader,
+        plan: &BTreeMap<Leader, Vec<Batch>>,
+        taken: &[(Leader, DrainedBatch)],
         tp: &TopicPartition,
         bytes: usize,
     ) -> bool {
-        let sealed = plan.get(&node).into_iter().flatten();
-        let drained = taken.iter().filter(|(n, _)| *n == node);
+        let sealed = plan.get(&leader).into_iter().flatten();
+        let drained = taken.iter().filter(|(n, _)| *n == leader);
         let members = sealed
             .map(|b| (&b.tp, b.bytes.len()))
             .chain(drained.map(|(_, d)| (&d.tp, d.builder.size_bytes())));
@@ -389,11 +390,11 @@ impl Sender {
             in_flight_max: self.config().max_in_flight_per_connection,
             bytes_max: self.config().max_request_bytes,
         };
-        let in_flight = self.per_node.get(&node).copied().unwrap_or(0);
+        let in_flight = self.per_leader.get(&leader).copied().unwrap_or(0);
         joins_request(members, in_flight, limits, tp, bytes)
     }
 
-    fn plan_resends(&mut self, now: Instant, plan: &mut BTreeMap<NodeId, Vec<Batch>>) {
+    fn plan_resends(&mut self, now: Instant, plan: &mut BTreeMap<Leader, Vec<Batch>>) {
         let tps: Vec<TopicPartition> = self.resend.keys().cloned().collect();
         for tp in tps {
             let Some(front) = self.resend.get(&tp).and_then(|q| q.front()) else {
@@ -406,11 +407,11 @@ impl Sender {
             if !sendable {
                 continue;
             }
-            let Some(node) = self.shared.cluster.leader(&tp) else {
+            let Some(leader) = self.shared.cluster.leader_shard(&tp) else {
                 self.shared.cluster.request_refresh();
                 continue;
             };
-            if !self.room(node, plan, &[], &tp, front.bytes.len()) {
+            if !self.room(leader, plan, &[], &tp, front.bytes.len()) {
                 continue;
             }
             let queue = self.resend.get_mut(&tp).expect("looked up above");
@@ -418,7 +419,7 @@ impl Sender {
             if queue.is_empty() {
                 self.resend.remove(&tp);
             }
-            plan.entry(node).or_default().push(batch);
+            plan.entry(leader).or_default().push(batch);
         }
     }
 
@@ -426,18 +427,18 @@ impl Sender {
         &mut self,
         now: Instant,
         ready: Vec<TopicPartition>,
-        plan: &mut BTreeMap<NodeId, Vec<Batch>>,
+        plan: &mut BTreeMap<Leader, Vec<Batch>>,
     ) {
         // The leaders are looked up before the accumulator is locked: the lookups take
         // the cluster's lock, and the producers' sends wait on the accumulator's.
-        let mut candidates: Vec<(NodeId, TopicPartition)> = Vec::with_capacity(ready.len());
+        let mut candidates: Vec<(Leader, TopicPartition)> = Vec::with_capacity(ready.len());
         for tp in ready {
             // A partition with resends pending waits: new batches go after them.
             if self.resend.contains_key(&tp) || !self.sequences.may_send_new(&tp) {
                 continue;
             }
-            match self.shared.cluster.leader(&tp) {
-                Some(node) => candidates.push((node, tp)),
+            match self.shared.cluster.leader_shard(&tp) {
+                Some(leader) => candidates.push((leader, tp)),
                 None => self.shared.cluster.request_refresh(),
             }
         }
@@ -447,20 +448,20 @@ impl Sender {
         // One lock for all the batches this round takes (it was one per batch).
         let taken = {
             let mut acc = lock(&self.shared.accumulator);
-            let mut taken: Vec<(NodeId, DrainedBatch)> = Vec::with_capacity(candidates.len());
-            for (node, tp) in candidates {
+            let mut taken: Vec<(Leader, DrainedBatch)> = Vec::with_capacity(candidates.len());
+            for (leader, tp) in candidates {
                 let Some(bytes) = acc.front_bytes(&tp) else {
                     continue;
                 };
-                if self.room(node, plan, &taken, &tp, bytes) {
-                    taken.extend(acc.take(&tp).map(|d| (node, d)));
+                if self.room(leader, plan, &taken, &tp, bytes) {
+                    taken.extend(acc.take(&tp).map(|d| (leader, d)));
                 }
             }
             taken
         };
-        for (node, drained) in taken {
+        for (leader, drained) in taken {
             if let Some(batch) = self.seal(drained, now) {
-                plan.entry(node).or_default().push(batch);
+                plan.entry(leader).or_default().push(batch);
             }
         }
     }
@@ -506,8 +507,8 @@ impl Sender {
         }
     }
 
-    fn send_request(&mut self, node: NodeId, mut batches: Vec<Batch>, now: Instant) {
-        let conn = match self.shared.cluster.connection_to(node) {
+    fn send_request(&mut self, leader: Leader, mut batches: Vec<Batch>, now: Instant) {
+        let conn = match self.shared.cluster.connection_for(leader) {
             Ok(conn) => conn,
             Err(e) => {
                 for b in batches {
@@ -551,8 +552,8 @@ impl Sender {
         });
         match conn.send(&request, self.shared.cluster.request_timeout(), callback) {
             Ok(()) => {
-                *self.per_node.entry(node).or_default() += 1;
-                self.in_flight.insert(id, InFlight { node, batches });
+                *self.per_leader.entry(leader).or_default() += 1;
+                self.in_flight.insert(id, InFlight { leader, batches });
             }
             Err(e) => batches
                 .into_iter()
@@ -567,8 +568,8 @@ impl Sender {
             return;
         };
         let count = self
-            .per_node
-            .get_mut(&flight.node)
+            .per_leader
+            .get_mut(&flight.leader)
             .expect("counted when sent");
         *count -= 1;
         let now = Instant::now();
@@ -590,7 +591,7 @@ impl Sender {
             }
             Ok(other) => {
                 let err = ClientError::UnexpectedResponse {
-                    addr: format!("node {}", flight.node),
+                    addr: flight.leader.to_string(),
                     expected: ApiKey::Produce,
                     got: format!("api key {}", other.api_key_raw()),
                 };

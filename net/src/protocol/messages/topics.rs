@@ -32,6 +32,10 @@ pub struct BrokerInfo {
     pub node_id: NodeId,
     pub host: String,
     pub port: u16,
+    /// Each shard's own listener, indexed by shard (on `host`); empty when the broker has
+    /// none. A connection there is served by that shard, so the requests for its own
+    /// partitions are appended where they were received.
+    pub shard_ports: Vec<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +58,8 @@ pub struct PartitionMetadata {
     pub replicas: Vec<NodeId>,
     /// The in-sync replicas.
     pub isr: Vec<NodeId>,
+    /// The leader's shard that owns the partition (an index into its `shard_ports`).
+    pub leader_shard: Option<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,6 +162,7 @@ impl Body for MetadataResponse {
                 node_id: b.node_id,
                 host: Some(fbb.create_string(&b.host)),
                 port: b.port,
+                shard_ports: (!b.shard_ports.is_empty()).then(|| fbb.create_vector(&b.shard_ports)),
             };
             Ok(fb::BrokerInfo::create(fbb, &args))
         })?;
@@ -169,6 +176,7 @@ impl Body for MetadataResponse {
                     leader_epoch: p.leader_epoch,
                     replicas: Some(u32s(fbb, &p.replicas)),
                     isr: Some(u32s(fbb, &p.isr)),
+                    leader_shard: p.leader_shard,
                 };
                 Ok(fb::PartitionMetadata::create(fbb, &args))
             })?;
@@ -195,6 +203,10 @@ impl Body for MetadataResponse {
                 node_id: b.node_id(),
                 host: b.host().to_owned(),
                 port: b.port(),
+                shard_ports: b
+                    .shard_ports()
+                    .map(|v| v.iter().collect())
+                    .unwrap_or_default(),
             })
         })?;
         let topics = list(t.topics(), |t| {
@@ -211,6 +223,7 @@ impl Body for MetadataResponse {
                         leader_epoch: p.leader_epoch(),
                         replicas: u32_list(p.replicas()),
                         isr: u32_list(p.isr()),
+                        leader_shard: p.leader_shard(),
                     })
                 })?,
             })

@@ -21,6 +21,7 @@ impl<'a> BrokerInfo<'a> {
   pub const VT_NODE_ID: ::flatbuffers::VOffsetT = 4;
   pub const VT_HOST: ::flatbuffers::VOffsetT = 6;
   pub const VT_PORT: ::flatbuffers::VOffsetT = 8;
+  pub const VT_SHARD_PORTS: ::flatbuffers::VOffsetT = 10;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -32,6 +33,7 @@ impl<'a> BrokerInfo<'a> {
     args: &'args BrokerInfoArgs<'args>
   ) -> ::flatbuffers::WIPOffset<BrokerInfo<'bldr>> {
     let mut builder = BrokerInfoBuilder::new(_fbb);
+    if let Some(x) = args.shard_ports { builder.add_shard_ports(x); }
     if let Some(x) = args.host { builder.add_host(x); }
     builder.add_node_id(args.node_id);
     builder.add_port(args.port);
@@ -60,6 +62,16 @@ impl<'a> BrokerInfo<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u16>(BrokerInfo::VT_PORT, Some(0)).unwrap()}
   }
+  /// The port of each shard's own listener, indexed by shard; empty when the broker has
+  /// none (one shard, or `shard_listeners = false`). A connection to a shard's port is
+  /// served by that shard: requests for its own partitions skip the cross-shard hop.
+  #[inline]
+  pub fn shard_ports(&self) -> Option<::flatbuffers::Vector<'a, u16>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u16>>>(BrokerInfo::VT_SHARD_PORTS, None)}
+  }
 }
 
 impl ::flatbuffers::Verifiable for BrokerInfo<'_> {
@@ -71,6 +83,7 @@ impl ::flatbuffers::Verifiable for BrokerInfo<'_> {
      .visit_field::<u32>("node_id", Self::VT_NODE_ID, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("host", Self::VT_HOST, true)?
      .visit_field::<u16>("port", Self::VT_PORT, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u16>>>("shard_ports", Self::VT_SHARD_PORTS, false)?
      .finish();
     Ok(())
   }
@@ -79,6 +92,7 @@ pub struct BrokerInfoArgs<'a> {
     pub node_id: u32,
     pub host: Option<::flatbuffers::WIPOffset<&'a str>>,
     pub port: u16,
+    pub shard_ports: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u16>>>,
 }
 impl<'a> Default for BrokerInfoArgs<'a> {
   #[inline]
@@ -87,6 +101,7 @@ impl<'a> Default for BrokerInfoArgs<'a> {
       node_id: 0,
       host: None, // required field
       port: 0,
+      shard_ports: None,
     }
   }
 }
@@ -107,6 +122,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> BrokerInfoBuilder<'a, 'b, A> 
   #[inline]
   pub fn add_port(&mut self, port: u16) {
     self.fbb_.push_slot::<u16>(BrokerInfo::VT_PORT, port, 0);
+  }
+  #[inline]
+  pub fn add_shard_ports(&mut self, shard_ports: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u16>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(BrokerInfo::VT_SHARD_PORTS, shard_ports);
   }
   #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> BrokerInfoBuilder<'a, 'b, A> {
@@ -130,6 +149,7 @@ impl ::core::fmt::Debug for BrokerInfo<'_> {
       ds.field("node_id", &self.node_id());
       ds.field("host", &self.host());
       ds.field("port", &self.port());
+      ds.field("shard_ports", &self.shard_ports());
       ds.finish()
   }
 }

@@ -25,6 +25,7 @@ impl<'a> PartitionMetadata<'a> {
   pub const VT_LEADER_EPOCH: ::flatbuffers::VOffsetT = 12;
   pub const VT_REPLICAS: ::flatbuffers::VOffsetT = 14;
   pub const VT_ISR: ::flatbuffers::VOffsetT = 16;
+  pub const VT_LEADER_SHARD: ::flatbuffers::VOffsetT = 18;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -42,6 +43,7 @@ impl<'a> PartitionMetadata<'a> {
     if let Some(x) = args.leader_id { builder.add_leader_id(x); }
     if let Some(x) = args.error_message { builder.add_error_message(x); }
     builder.add_partition(args.partition);
+    if let Some(x) = args.leader_shard { builder.add_leader_shard(x); }
     builder.add_error_code(args.error_code);
     builder.finish()
   }
@@ -97,6 +99,14 @@ impl<'a> PartitionMetadata<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u32>>>(PartitionMetadata::VT_ISR, None)}
   }
+  /// The leader's shard that owns the partition (index into its `shard_ports`).
+  #[inline]
+  pub fn leader_shard(&self) -> Option<u16> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u16>(PartitionMetadata::VT_LEADER_SHARD, None)}
+  }
 }
 
 impl ::flatbuffers::Verifiable for PartitionMetadata<'_> {
@@ -112,6 +122,7 @@ impl ::flatbuffers::Verifiable for PartitionMetadata<'_> {
      .visit_field::<u32>("leader_epoch", Self::VT_LEADER_EPOCH, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u32>>>("replicas", Self::VT_REPLICAS, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u32>>>("isr", Self::VT_ISR, false)?
+     .visit_field::<u16>("leader_shard", Self::VT_LEADER_SHARD, false)?
      .finish();
     Ok(())
   }
@@ -124,6 +135,7 @@ pub struct PartitionMetadataArgs<'a> {
     pub leader_epoch: u32,
     pub replicas: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u32>>>,
     pub isr: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u32>>>,
+    pub leader_shard: Option<u16>,
 }
 impl<'a> Default for PartitionMetadataArgs<'a> {
   #[inline]
@@ -136,6 +148,7 @@ impl<'a> Default for PartitionMetadataArgs<'a> {
       leader_epoch: 0,
       replicas: None,
       isr: None,
+      leader_shard: None,
     }
   }
 }
@@ -174,6 +187,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> PartitionMetadataBuilder<'a, 
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(PartitionMetadata::VT_ISR, isr);
   }
   #[inline]
+  pub fn add_leader_shard(&mut self, leader_shard: u16) {
+    self.fbb_.push_slot_always::<u16>(PartitionMetadata::VT_LEADER_SHARD, leader_shard);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> PartitionMetadataBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     PartitionMetadataBuilder {
@@ -198,6 +215,7 @@ impl ::core::fmt::Debug for PartitionMetadata<'_> {
       ds.field("leader_epoch", &self.leader_epoch());
       ds.field("replicas", &self.replicas());
       ds.field("isr", &self.isr());
+      ds.field("leader_shard", &self.leader_shard());
       ds.finish()
   }
 }
