@@ -546,7 +546,7 @@ fn records_fail_after_delivery_timeout_and_send_blocks_on_full_memory() {
 /// that owns it, so neither phase should cross shards; without them, the shard a
 /// connection landed on forwards the other shard's partitions. Either way every record
 /// is read back once, in order.
-fn produce_on_two_shards(shard_listeners: bool) -> (u64, u64) {
+fn produce_on_two_shards(shard_listeners: bool, shard_aware: bool) -> (u64, u64) {
     let broker = TestBroker::start_with(|c| {
         c.shards = 2;
         c.shard_listeners = shard_listeners;
@@ -575,7 +575,11 @@ fn produce_on_two_shards(shard_listeners: bool) -> (u64, u64) {
         assert!(ports.is_empty(), "{ports:?}");
     }
     drop(raw);
-    let producer = broker.producer();
+    let producer = Producer::new(ProducerConfig {
+        shard_aware,
+        ..broker.producer_config()
+    })
+    .expect("producer");
     // The first delivery waits for the producer id, which shard 0 hands out (a call to
     // shard 0 from a connection on shard 1): the count starts after it.
     send_all(
@@ -624,7 +628,7 @@ fn produce_on_two_shards(shard_listeners: bool) -> (u64, u64) {
 #[test]
 fn clients_send_each_partition_to_the_shard_that_owns_it() {
     assert_eq!(
-        produce_on_two_shards(true),
+        produce_on_two_shards(true, true),
         (0, 0),
         "nothing crossed shards"
     );
@@ -633,6 +637,14 @@ fn clients_send_each_partition_to_the_shard_that_owns_it() {
 #[test]
 fn without_shard_listeners_the_receiving_shard_forwards() {
     // The control for the test above: the counts it checks do see forwarding.
-    let (produce, tail) = produce_on_two_shards(false);
+    let (produce, tail) = produce_on_two_shards(false, true);
+    assert!(produce > 0 && tail > 0, "{produce} {tail}");
+}
+
+#[test]
+fn a_producer_that_is_not_shard_aware_uses_the_brokers_address() {
+    // Shard listeners on, the producer's `shard_aware` off: its batches are forwarded
+    // (the consumer's fetches, shard-aware, are not, but the tail phase produces too).
+    let (produce, tail) = produce_on_two_shards(true, false);
     assert!(produce > 0 && tail > 0, "{produce} {tail}");
 }

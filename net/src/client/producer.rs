@@ -82,6 +82,10 @@ pub struct ProducerConfig {
     pub metadata_max_age_ms: u64,
     /// How records without a key are spread.
     pub keyless: KeylessStrategy,
+    /// Send each partition's batches to the connection of the shard that owns it, where
+    /// the broker lists shard listeners (one connection per shard); `false`: one
+    /// connection per broker, whose receiving shard forwards the other shards' batches.
+    pub shard_aware: bool,
 }
 
 impl Default for ProducerConfig {
@@ -106,6 +110,7 @@ impl Default for ProducerConfig {
             max_request_bytes: MAX_REQUEST_BYTES_DEFAULT,
             metadata_max_age_ms: METADATA_MAX_AGE_MS_DEFAULT,
             keyless: KeylessStrategy::Sticky,
+            shard_aware: true,
         }
     }
 }

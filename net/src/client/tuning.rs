@@ -24,6 +24,7 @@ pub struct ProducerTuning {
     pub delivery_timeout_ms: Option<u64>,
     pub request_timeout_ms: Option<u64>,
     pub retry_backoff_ms: Option<u64>,
+    pub shard_aware: Option<bool>,
 }
 
 impl ProducerTuning {
@@ -49,6 +50,7 @@ impl ProducerTuning {
         set(&mut config.delivery_timeout_ms, self.delivery_timeout_ms);
         set(&mut config.request_timeout_ms, self.request_timeout_ms);
         set(&mut config.retry_backoff_ms, self.retry_backoff_ms);
+        set(&mut config.shard_aware, self.shard_aware);
         config.validate()
     }
 
@@ -70,6 +72,7 @@ impl ProducerTuning {
             delivery_timeout_ms: over.delivery_timeout_ms.or(self.delivery_timeout_ms),
             request_timeout_ms: over.request_timeout_ms.or(self.request_timeout_ms),
             retry_backoff_ms: over.retry_backoff_ms.or(self.retry_backoff_ms),
+            shard_aware: over.shard_aware.or(self.shard_aware),
         }
     }
 }
@@ -117,6 +120,10 @@ mod tests {
         let all = tuning("acks = \"all\"").expect("parses");
         all.apply(&mut c).expect("valid");
         assert!(c.enable_idempotence);
+        assert!(c.shard_aware, "on by default");
+        let off = tuning("shard_aware = false").expect("parses");
+        off.apply(&mut c).expect("valid");
+        assert!(!c.shard_aware);
     }
 
     #[test]

@@ -214,6 +214,16 @@ impl Sender {
         &self.shared.config
     }
 
+    /// Where `tp`'s batches go: its leader's owning shard, unless `shard_aware` is off.
+    fn leader(&self, tp: &TopicPartition) -> Option<Leader> {
+        let cluster = &self.shared.cluster;
+        if self.config().shard_aware {
+            return cluster.leader_shard(tp);
+        }
+        let node = cluster.leader(tp)?;
+        Some(Leader { node, shard: None })
+    }
+
     fn idempotent(&self) -> bool {
         self.shared.config.enable_idempotence
     }
@@ -407,7 +417,7 @@ impl Sender {
             if !sendable {
                 continue;
             }
-            let Some(leader) = self.shared.cluster.leader_shard(&tp) else {
+            let Some(leader) = self.leader(&tp) else {
                 self.shared.cluster.request_refresh();
                 continue;
             };
@@ -437,7 +447,7 @@ impl Sender {
             if self.resend.contains_key(&tp) || !self.sequences.may_send_new(&tp) {
                 continue;
             }
-            match self.shared.cluster.leader_shard(&tp) {
+            match self.leader(&tp) {
                 Some(leader) => candidates.push((leader, tp)),
                 None => self.shared.cluster.request_refresh(),
             }
