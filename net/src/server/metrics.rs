@@ -512,6 +512,19 @@ impl Metrics {
         }
     }
 
+    /// One sample of `name` per shard, labelled with the shard's number.
+    fn per_shard<T: Display>(
+        &self,
+        out: &mut String,
+        name: &str,
+        value: impl Fn(&ShardMetrics) -> T,
+    ) {
+        for (id, s) in self.shards.iter().enumerate() {
+            let shard = id.to_string();
+            sample(out, name, &[("shard", &shard)], value(s));
+        }
+    }
+
     fn render_shards(&self, out: &mut String) {
         let name = "cfa_fsync_duration_seconds";
         family(
@@ -526,11 +539,7 @@ impl Metrics {
         }
         let name = "cfa_connections_open";
         family(out, name, "gauge", "Client connections open.");
-        for (id, s) in self.shards.iter().enumerate() {
-            let shard = id.to_string();
-            let open = s.connections_open.load(Relaxed);
-            sample(out, name, &[("shard", &shard)], open);
-        }
+        self.per_shard(out, name, |s| s.connections_open.load(Relaxed));
         let name = "cfa_shard_calls_total";
         family(
             out,
@@ -538,10 +547,7 @@ impl Metrics {
             "counter",
             "Calls this shard made to another shard: requests received here for partitions (or services) another shard owns.",
         );
-        for (id, s) in self.shards.iter().enumerate() {
-            let shard = id.to_string();
-            sample(out, name, &[("shard", &shard)], s.calls_sent.load(Relaxed));
-        }
+        self.per_shard(out, name, |s| s.calls_sent.load(Relaxed));
         let name = "cfa_connections_accepted_total";
         family(out, name, "counter", "Client connections accepted.");
         let accepted: u64 = self

@@ -135,29 +135,16 @@ pub fn metadata_response() -> BoxedStrategy<MetadataResponse> {
         u32s(),
         of(any::<u16>()),
     )
-        .prop_map(
-            |(
-                partition,
-                error_code,
-                error_message,
-                leader_id,
-                leader_epoch,
-                replicas,
-                isr,
-                leader_shard,
-            )| {
-                PartitionMetadata {
-                    partition,
-                    error_code,
-                    error_message,
-                    leader_id,
-                    leader_epoch,
-                    replicas,
-                    isr,
-                    leader_shard,
-                }
-            },
-        )
+        .prop_map(|t| PartitionMetadata {
+            partition: t.0,
+            error_code: t.1,
+            error_message: t.2,
+            leader_id: t.3,
+            leader_epoch: t.4,
+            replicas: t.5,
+            isr: t.6,
+            leader_shard: t.7,
+        })
         .boxed();
     let topic = (text(), code(), msg(), few(partition))
         .prop_map(
