@@ -54,8 +54,17 @@ pub fn run(args: BrokerArgs) -> Result<()> {
     let config = config(&args)?;
     let data_dir = config.data_dir.clone();
     let broker = Broker::start(config).context("broker failed to start")?;
+    let shard_ports: Vec<String> = broker
+        .shard_addrs()
+        .iter()
+        .map(|a| a.port().to_string())
+        .collect();
+    let shards = match shard_ports.is_empty() {
+        true => String::new(),
+        false => format!("; shard ports {}", shard_ports.join(", ")),
+    };
     eprintln!(
-        "cfa broker listening on {} (data in {}); SIGTERM or Ctrl-C stops it cleanly",
+        "cfa broker listening on {} (data in {}{shards}); SIGTERM or Ctrl-C stops it cleanly",
         broker.local_addr(),
         data_dir.display()
     );

@@ -568,6 +568,8 @@ fn produce_on_two_shards(shard_listeners: bool, shard_aware: bool) -> (u64, u64)
         let owner = cfa_net::server::owner_shard("soccer", p.partition, 2);
         assert_eq!(p.leader_shard, Some(owner as u16), "{p:?}");
     }
+    let listed: Vec<u16> = handle.shard_addrs().iter().map(|a| a.port()).collect();
+    assert_eq!(&listed, ports, "the handle and Metadata agree");
     if shard_listeners {
         assert_eq!(ports.len(), 2, "{ports:?}");
         assert!(ports[0] != ports[1] && !ports.contains(&handle.local_addr().port()));

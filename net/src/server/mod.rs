@@ -64,6 +64,8 @@ pub struct Broker;
 /// A running broker.
 pub struct BrokerHandle {
     addr: SocketAddr,
+    /// Each shard's own listener port, by shard (empty without shard listeners).
+    shard_ports: Arc<[u16]>,
     stops: Vec<flume::Sender<()>>,
     joins: Vec<ExecutorJoinHandle<Result<(), ServerError>>>,
     /// The metrics endpoint, stopped once every shard has (dropping it joins its thread).
@@ -163,6 +165,7 @@ impl Broker {
         tracing::info!(%addr, shards = config.shards, ?shard_ports, data_dir = %config.data_dir.display(), "broker listening");
         Ok(BrokerHandle {
             addr,
+            shard_ports,
             stops,
             joins,
             metrics: metrics_server,
@@ -240,6 +243,15 @@ impl BrokerHandle {
     /// Where clients connect.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Each shard's own listener, by shard; empty without shard listeners.
+    pub fn shard_addrs(&self) -> Vec<SocketAddr> {
+        let ip = self.addr.ip();
+        self.shard_ports
+            .iter()
+            .map(|&port| SocketAddr::new(ip, port))
+            .collect()
     }
 
     /// The broker's counters (what the Prometheus endpoint serves), endpoint or not.
