@@ -10,8 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use cfa_net::client::partitioner::partition_for_key;
 use cfa_net::client::{
-    Acks, ClientError, Codec, Compression, Consumer, Producer, ProducerConfig, ProducerRecord,
-    ProducerRecordRef, RecordHeader, TopicPartition,
+    Acks, ClientError, Codec, Compression, Consumer, ConsumerConfig, Producer, ProducerConfig,
+    ProducerRecord, ProducerRecordRef, RecordHeader, TopicPartition,
 };
 use cfa_net::protocol::{ConfigEntry, ErrorCode, MetadataRequest, OffsetSpec, Request, Response};
 
@@ -546,7 +546,11 @@ fn records_fail_after_delivery_timeout_and_send_blocks_on_full_memory() {
 /// that owns it, so neither phase should cross shards; without them, the shard a
 /// connection landed on forwards the other shard's partitions. Either way every record
 /// is read back once, in order.
-fn produce_on_two_shards(shard_listeners: bool, shard_aware: bool) -> (u64, u64) {
+fn produce_on_two_shards(
+    shard_listeners: bool,
+    shard_aware: bool,
+    consumer_shard_aware: bool,
+) -> (u64, u64) {
     let broker = TestBroker::start_with(|c| {
         c.shards = 2;
         c.shard_listeners = shard_listeners;
@@ -600,7 +604,11 @@ fn produce_on_two_shards(shard_listeners: bool, shard_aware: bool) -> (u64, u64)
         assert_eq!(m.partition, i as u32 % 6);
         assert_eq!(m.offset, Some(i as u64 / 6 + u64::from(i % 6 == 0)));
     }
-    let mut consumer = Consumer::new(broker.consumer_config(None)).expect("consumer");
+    let config = ConsumerConfig {
+        shard_aware: consumer_shard_aware,
+        ..broker.consumer_config(None)
+    };
+    let mut consumer = Consumer::new(config).expect("consumer");
     consumer.assign(partitions("soccer", 6)).expect("assign");
     let mut got = poll_n(&mut consumer, 601);
     // On the tail: the consumer's fetches are parked on the broker when this starts.
@@ -630,7 +638,7 @@ fn produce_on_two_shards(shard_listeners: bool, shard_aware: bool) -> (u64, u64)
 #[test]
 fn clients_send_each_partition_to_the_shard_that_owns_it() {
     assert_eq!(
-        produce_on_two_shards(true, true),
+        produce_on_two_shards(true, true, true),
         (0, 0),
         "nothing crossed shards"
     );
@@ -639,14 +647,21 @@ fn clients_send_each_partition_to_the_shard_that_owns_it() {
 #[test]
 fn without_shard_listeners_the_receiving_shard_forwards() {
     // The control for the test above: the counts it checks do see forwarding.
-    let (produce, tail) = produce_on_two_shards(false, true);
+    let (produce, tail) = produce_on_two_shards(false, true, true);
     assert!(produce > 0 && tail > 0, "{produce} {tail}");
+}
+
+#[test]
+fn a_consumer_that_is_not_shard_aware_fetches_through_one_shard() {
+    let (produce, tail) = produce_on_two_shards(true, true, false);
+    assert_eq!(produce, 0, "the producer is shard-aware");
+    assert!(tail > 0, "the consumer's fetches were forwarded");
 }
 
 #[test]
 fn a_producer_that_is_not_shard_aware_uses_the_brokers_address() {
     // Shard listeners on, the producer's `shard_aware` off: its batches are forwarded
     // (the consumer's fetches, shard-aware, are not, but the tail phase produces too).
-    let (produce, tail) = produce_on_two_shards(true, false);
+    let (produce, tail) = produce_on_two_shards(true, false, true);
     assert!(produce > 0 && tail > 0, "{produce} {tail}");
 }

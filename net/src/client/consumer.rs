@@ -101,6 +101,10 @@ pub struct ConsumerConfig {
     pub retry_backoff_ms: u64,
     pub retry_backoff_max_ms: u64,
     pub metadata_max_age_ms: u64,
+    /// Fetch each partition from the connection of the shard that owns it, where the
+    /// broker lists shard listeners (one fetch in flight per shard); `false`: one fetch
+    /// per broker, whose receiving shard asks the others.
+    pub shard_aware: bool,
 }
 
 impl Default for ConsumerConfig {
@@ -128,6 +132,7 @@ impl Default for ConsumerConfig {
             retry_backoff_ms: RETRY_BACKOFF_MS_DEFAULT,
             retry_backoff_max_ms: RETRY_BACKOFF_MAX_MS_DEFAULT,
             metadata_max_age_ms: METADATA_MAX_AGE_MS_DEFAULT,
+            shard_aware: true,
         }
     }
 }
@@ -615,7 +620,7 @@ impl Consumer {
             if busy.contains(&at.tp) {
                 continue;
             }
-            match self.cluster.leader_shard(&at.tp) {
+            match self.leader(&at.tp) {
                 Some(leader) => by_leader.entry(leader).or_default().push(at),
                 None => self.cluster.request_refresh(),
             }
@@ -631,6 +636,15 @@ impl Consumer {
             }
             self.send_fetch(leader, positions, max_wait_ms);
         }
+    }
+
+    /// Where `tp` is fetched from: its leader's owning shard, unless `shard_aware` is off.
+    fn leader(&self, tp: &TopicPartition) -> Option<Leader> {
+        if self.config.shard_aware {
+            return self.cluster.leader_shard(tp);
+        }
+        let node = self.cluster.leader(tp)?;
+        Some(Leader { node, shard: None })
     }
 
     fn send_fetch(&mut self, leader: Leader, positions: Vec<FetchPosition>, max_wait_ms: u32) {
