@@ -620,7 +620,7 @@ impl Consumer {
             if busy.contains(&at.tp) {
                 continue;
             }
-            match self.leader(&at.tp) {
+            match self.cluster.leader_shard(&at.tp, self.config.shard_aware) {
                 Some(leader) => by_leader.entry(leader).or_default().push(at),
                 None => self.cluster.request_refresh(),
             }
@@ -636,15 +636,6 @@ impl Consumer {
             }
             self.send_fetch(leader, positions, max_wait_ms);
         }
-    }
-
-    /// Where `tp` is fetched from: its leader's owning shard, unless `shard_aware` is off.
-    fn leader(&self, tp: &TopicPartition) -> Option<Leader> {
-        if self.config.shard_aware {
-            return self.cluster.leader_shard(tp);
-        }
-        let node = self.cluster.leader(tp)?;
-        Some(Leader { node, shard: None })
     }
 
     fn send_fetch(&mut self, leader: Leader, positions: Vec<FetchPosition>, max_wait_ms: u32) {

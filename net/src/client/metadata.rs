@@ -420,8 +420,15 @@ impl Cluster {
         lock(&self.inner.cache).cache.leader(tp)
     }
 
-    pub fn leader_shard(&self, tp: &TopicPartition) -> Option<Leader> {
-        lock(&self.inner.cache).cache.leader_shard(tp)
+    /// Where `tp`'s requests go: its leader's owning shard, or with `shard_aware` off
+    /// the leader alone (one connection per broker).
+    pub fn leader_shard(&self, tp: &TopicPartition, shard_aware: bool) -> Option<Leader> {
+        let state = lock(&self.inner.cache);
+        if shard_aware {
+            return state.cache.leader_shard(tp);
+        }
+        let node = state.cache.leader(tp)?;
+        Some(Leader { node, shard: None })
     }
 
     /// Marks metadata stale: the next `maybe_refresh` refreshes (after the back-off).

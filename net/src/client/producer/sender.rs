@@ -214,14 +214,9 @@ impl Sender {
         &self.shared.config
     }
 
-    /// Where `tp`'s batches go: its leader's owning shard, unless `shard_aware` is off.
     fn leader(&self, tp: &TopicPartition) -> Option<Leader> {
-        let cluster = &self.shared.cluster;
-        if self.config().shard_aware {
-            return cluster.leader_shard(tp);
-        }
-        let node = cluster.leader(tp)?;
-        Some(Leader { node, shard: None })
+        let shard_aware = self.config().shard_aware;
+        self.shared.cluster.leader_shard(tp, shard_aware)
     }
 
     fn idempotent(&self) -> bool {
